@@ -1,0 +1,272 @@
+//! Counters, gauges and a fixed-memory latency histogram, global and per user.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+/// Sub-buckets per power of two: values are kept within 12.5 %.
+const SUB_BITS: u32 = 3;
+const SUB: usize = 1 << SUB_BITS;
+/// Powers of two tracked, in microseconds: up to 2^40 µs (about 12.7 days).
+const EXP_MAX: u32 = 40;
+const BUCKETS: usize = SUB + (EXP_MAX as usize - SUB_BITS as usize + 1) * SUB;
+
+/// A log-linear latency histogram in a fixed amount of memory (about 2.5 KB):
+/// values in microseconds, each bucket within 12.5 % of its values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct LatencyHistogram {
+    buckets: Vec<u64>,
+    count: u64,
+    sum_micros: u64,
+    max_micros: u64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram { buckets: vec![0; BUCKETS], count: 0, sum_micros: 0, max_micros: 0 }
+    }
+}
+
+fn bucket_of(v: u64) -> usize {
+    if v < SUB as u64 {
+        return v as usize;
+    }
+    let exp = 63 - v.leading_zeros();
+    if exp > EXP_MAX {
+        return BUCKETS - 1;
+    }
+    let sub = ((v >> (exp - SUB_BITS)) as usize) & (SUB - 1);
+    SUB + (exp - SUB_BITS) as usize * SUB + sub
+}
+
+/// The largest value that falls in bucket `b`.
+fn bucket_high(b: usize) -> u64 {
+    if b < SUB {
+        return b as u64;
+    }
+    let exp = (b - SUB) / SUB + SUB_BITS as usize;
+    let sub = ((b - SUB) % SUB) as u64;
+    let low = (1u64 << exp) + (sub << (exp - SUB_BITS as usize));
+    low + (1u64 << (exp - SUB_BITS as usize)) - 1
+}
+
+impl LatencyHistogram {
+    /// Records one value.
+    pub fn record(&mut self, latency: Duration) {
+        let v = crate::time::micros(latency);
+        self.buckets[bucket_of(v)] += 1;
+        self.count += 1;
+        self.sum_micros = self.sum_micros.saturating_add(v);
+        self.max_micros = self.max_micros.max(v);
+    }
+
+    /// Values recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The largest value recorded, exactly.
+    pub fn max(&self) -> Duration {
+        Duration::from_micros(self.max_micros)
+    }
+
+    /// The mean value, or zero if empty.
+    pub fn mean(&self) -> Duration {
+        Duration::from_micros(self.sum_micros.checked_div(self.count).unwrap_or(0))
+    }
+
+    /// The value at quantile `q` (0.0 to 1.0), rounded up to its bucket's upper
+    /// edge (never above the maximum); zero if empty.
+    pub fn quantile(&self, q: f64) -> Duration {
+        if self.count == 0 {
+            return Duration::ZERO;
+        }
+        let q = if q.is_nan() { 1.0 } else { q.clamp(0.0, 1.0) };
+        // Rank of the wanted value, 1-based: ceil(q * count), at least 1.
+        let rank = ((q * self.count as f64) as u64).clamp(1, self.count);
+        let rank = if (rank as f64) < q * self.count as f64 { rank + 1 } else { rank };
+        let mut seen = 0;
+        for (b, &n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Duration::from_micros(bucket_high(b).min(self.max_micros));
+            }
+        }
+        self.max()
+    }
+
+    /// p50, p90, p99 and max.
+    pub fn summary(&self) -> LatencySummary {
+        LatencySummary {
+            count: self.count,
+            p50: self.quantile(0.50),
+            p90: self.quantile(0.90),
+            p99: self.quantile(0.99),
+            max: self.max(),
+        }
+    }
+
+    /// Adds another histogram's values to this one.
+    pub fn merge(&mut self, other: &LatencyHistogram) {
+        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
+            *a += b;
+        }
+        self.count += other.count;
+        self.sum_micros = self.sum_micros.saturating_add(other.sum_micros);
+        self.max_micros = self.max_micros.max(other.max_micros);
+    }
+}
+
+/// Headline figures of a [`LatencyHistogram`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct LatencySummary {
+    /// Values recorded.
+    pub count: u64,
+    /// Median.
+    pub p50: Duration,
+    /// 90th percentile.
+    pub p90: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// Maximum.
+    pub max: Duration,
+}
+
+/// What a tracker (or one user of it) has done. Counters only grow; gauges
+/// (`in_flight`, `queued`, `streams`) are current values.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Metrics {
+    /// Events accepted by `submit`.
+    pub submitted: u64,
+    /// First transmissions (`Command::Send`).
+    pub sent: u64,
+    /// Retransmissions (`Command::Retry`).
+    pub retried: u64,
+    /// Events finished `Confirmed`.
+    pub confirmed: u64,
+    /// Events finished `Expired { reason: Deadline }`.
+    pub expired_deadline: u64,
+    /// Events finished `Expired { reason: AttemptsExhausted }`.
+    pub expired_attempts: u64,
+    /// Events finished `Cancelled`.
+    pub cancelled: u64,
+    /// Events finished `Superseded`.
+    pub superseded: u64,
+    /// Events finished `StreamClosed`.
+    pub stream_closed: u64,
+    /// Acks that confirmed nothing new.
+    pub acks_duplicate: u64,
+    /// Acks whose echo names an event that had already been given up on.
+    pub acks_late: u64,
+    /// Acks (and naks, progress and transmit-failure reports) rejected as bad input.
+    pub acks_rejected: u64,
+    /// Acks for attempt k that arrived after attempt k+1 was sent.
+    pub spurious_retries: u64,
+    /// Inputs whose `now` was earlier than a previous one (clamped).
+    pub clock_regressions: u64,
+    /// Retries deferred because the retry budget was empty.
+    pub deferred_retries: u64,
+    /// Submits refused because the stream queue was full.
+    pub rejected_stream_queue: u64,
+    /// Submits refused because the user's pending cap was reached.
+    pub rejected_user_cap: u64,
+    /// Submits refused because the global pending cap was reached.
+    pub rejected_global_cap: u64,
+    /// Submits that had to queue because the window was full.
+    pub window_full_events: u64,
+    /// Total time streams spent with a full window and a non-empty queue, µs.
+    pub window_full_micros: u64,
+    /// Reconnects with a resume point (`handle_connect` on a known stream).
+    pub resumes: u64,
+    /// Events confirmed by a resume point.
+    pub confirmed_by_resume: u64,
+    /// Events that expired while their stream was disconnected.
+    pub expired_disconnected: u64,
+    /// Negative acks accepted.
+    pub naks: u64,
+    /// Progress reports accepted.
+    pub progress_reports: u64,
+    /// Transmissions the driver reported as failed.
+    pub transmit_failures: u64,
+    /// Gauge: transmitted events not yet finished.
+    pub in_flight: u64,
+    /// Gauge: events waiting for the window (or a connection).
+    pub queued: u64,
+    /// Gauge: open streams.
+    pub streams: u64,
+    /// Confirmation latency (submit to confirming ack).
+    pub latency: LatencyHistogram,
+}
+
+impl Metrics {
+    /// Events that have finished, whatever the outcome.
+    pub fn finished(&self) -> u64 {
+        self.confirmed
+            + self.expired_deadline
+            + self.expired_attempts
+            + self.cancelled
+            + self.superseded
+            + self.stream_closed
+    }
+
+    /// Events submitted and not yet finished.
+    pub fn pending(&self) -> u64 {
+        self.in_flight + self.queued
+    }
+
+    /// Confirmed / finished, or `None` before anything finished.
+    pub fn confirmation_rate(&self) -> Option<f64> {
+        let finished = self.finished();
+        (finished > 0).then(|| self.confirmed as f64 / finished as f64)
+    }
+
+    /// Retransmissions per first transmission, or `None` before any send.
+    pub fn retries_per_send(&self) -> Option<f64> {
+        (self.sent > 0).then(|| self.retried as f64 / self.sent as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotonic_and_cover_their_values() {
+        let mut last = 0;
+        for v in (0..100_000u64).chain([1 << 30, (1 << 41) - 1]) {
+            let b = bucket_of(v);
+            assert!(b >= last || v >= 1 << 30);
+            last = b;
+            assert!(bucket_high(b) >= v || b == BUCKETS - 1, "v={v} b={b}");
+            if b > 0 && b < BUCKETS - 1 {
+                assert!(bucket_high(b - 1) < v, "v={v}");
+            }
+        }
+    }
+
+    #[test]
+    fn quantiles_are_within_a_bucket() {
+        let mut h = LatencyHistogram::default();
+        for ms in 1..=100u64 {
+            h.record(Duration::from_millis(ms));
+        }
+        let p50 = h.quantile(0.5).as_micros() as f64;
+        assert!((50_000.0..=50_000.0 * 1.125).contains(&p50), "{p50}");
+        let p99 = h.quantile(0.99).as_micros() as f64;
+        assert!((99_000.0..=100_000.0).contains(&p99), "{p99}");
+        assert_eq!(h.max(), Duration::from_millis(100));
+        assert_eq!(h.count(), 100);
+        assert_eq!(h.mean(), Duration::from_micros(50_500));
+        assert_eq!(LatencyHistogram::default().quantile(0.5), Duration::ZERO);
+    }
+
+    #[test]
+    fn confirmation_rate_is_confirmed_over_finished() {
+        let m = Metrics { confirmed: 3, expired_deadline: 1, ..Metrics::default() };
+        assert_eq!(m.confirmation_rate(), Some(0.75));
+        assert_eq!(Metrics::default().confirmation_rate(), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! The receiving side of one stream (see issue 4).

@@ -1,0 +1,1 @@
+//! Wire frames and their encodings (see issue 4).
