@@ -196,7 +196,13 @@ impl Config {
             r.backoff_factor,
             "1.0..=10.0",
         )?;
-        check_duration(r.delay_max, r.initial_delay, DAY, "retry.delay_max", "initial_delay..=24h")?;
+        check_duration(
+            r.delay_max,
+            r.initial_delay,
+            DAY,
+            "retry.delay_max",
+            "initial_delay..=24h",
+        )?;
         check(
             (1..=1000).contains(&r.attempts_max),
             "retry.attempts_max",
@@ -231,7 +237,10 @@ impl Config {
             "1..=1073741824",
         )?;
         for (budget, names) in [
-            (&self.user_retry_budget, ["user_retry_budget.ratio_percent", "user_retry_budget.burst"]),
+            (
+                &self.user_retry_budget,
+                ["user_retry_budget.ratio_percent", "user_retry_budget.burst"],
+            ),
             (
                 &self.global_retry_budget,
                 ["global_retry_budget.ratio_percent", "global_retry_budget.burst"],

@@ -1,0 +1,566 @@
+//! The tracker's internals: slabs, transmission, timers, budgets, finishing.
+
+use core::time::Duration;
+
+use super::state::{Event, EventSlot, Phase, Stream, User};
+use super::{SubmitOptions, Tracker};
+use crate::backoff::{capped_exponential, draw_delay};
+use crate::budget::TokenBucket;
+use crate::command::{Command, ExpiryReason, Outcome};
+use crate::error::{StreamError, SubmitError};
+use crate::ids::{EventId, Seq, SeqRange, StreamId, UserId};
+use crate::metrics::Metrics;
+use crate::time::Instant;
+
+/// Bumps a counter globally and for one user.
+macro_rules! bump {
+    ($self:ident, $user:expr, $field:ident) => {{
+        $self.metrics.$field += 1;
+        $self.user_mut($user).metrics.$field += 1;
+    }};
+}
+pub(super) use bump;
+
+impl<P> Tracker<P> {
+    /// Applies the time rule: `now` never goes backwards.
+    pub(super) fn advance(&mut self, now: Instant) -> Instant {
+        if now < self.now {
+            self.metrics.clock_regressions += 1;
+        } else {
+            self.now = now;
+        }
+        self.now
+    }
+
+    // ----- slab access -------------------------------------------------------
+
+    pub(super) fn user(&self, slot: u32) -> &User {
+        self.users[slot as usize].as_ref().expect("live user slot")
+    }
+
+    pub(super) fn user_mut(&mut self, slot: u32) -> &mut User {
+        self.users[slot as usize].as_mut().expect("live user slot")
+    }
+
+    pub(super) fn stream(&self, index: u32) -> &Stream {
+        self.streams[index as usize].stream.as_ref().expect("live stream slot")
+    }
+
+    pub(super) fn stream_mut(&mut self, index: u32) -> &mut Stream {
+        self.streams[index as usize].stream.as_mut().expect("live stream slot")
+    }
+
+    pub(super) fn event(&self, slot: u32) -> &Event<P> {
+        self.events[slot as usize].event.as_ref().expect("live event slot")
+    }
+
+    pub(super) fn event_mut(&mut self, slot: u32) -> &mut Event<P> {
+        self.events[slot as usize].event.as_mut().expect("live event slot")
+    }
+
+    pub(super) fn stream_id(&self, index: u32) -> StreamId {
+        StreamId::new(index, self.streams[index as usize].generation)
+    }
+
+    pub(super) fn event_id(&self, slot: u32) -> EventId {
+        EventId::new(slot, self.events[slot as usize].generation)
+    }
+
+    /// The slot of a live stream, or why there is none.
+    pub(super) fn stream_index(&self, id: StreamId) -> Result<u32, StreamError> {
+        let slot = self.streams.get(id.index() as usize).ok_or(StreamError::Unknown(id))?;
+        if slot.generation == id.generation() && slot.stream.is_some() {
+            Ok(id.index())
+        } else if slot.generation > id.generation()
+            || (slot.generation == id.generation() && slot.stream.is_none())
+        {
+            Err(StreamError::Closed(id))
+        } else {
+            Err(StreamError::Unknown(id))
+        }
+    }
+
+    /// The slot of a pending event.
+    pub(super) fn event_slot(&self, id: EventId) -> Option<u32> {
+        let slot = self.events.get(id.index() as usize)?;
+        (slot.generation == id.generation() && slot.event.is_some()).then_some(id.index())
+    }
+
+    pub(super) fn user_slot_or_insert(&mut self, id: UserId, now: Instant) -> u32 {
+        if let Some(&slot) = self.user_index.get(&id) {
+            return slot;
+        }
+        let user = User {
+            id,
+            metrics: Metrics::default(),
+            pending: 0,
+            streams: 0,
+            budget: self.config.user_retry_budget.as_ref().map(|b| TokenBucket::new(b, now)),
+            deferred: Default::default(),
+            in_deferred_ring: false,
+        };
+        let slot = match self.free_users.pop() {
+            Some(slot) => {
+                self.users[slot as usize] = Some(user);
+                slot
+            }
+            None => {
+                self.users.push(Some(user));
+                (self.users.len() - 1) as u32
+            }
+        };
+        self.user_index.insert(id, slot);
+        slot
+    }
+
+    pub(super) fn alloc_event(&mut self, event: Event<P>) -> u32 {
+        match self.free_events.pop() {
+            Some(slot) => {
+                self.events[slot as usize].event = Some(event);
+                slot
+            }
+            None => {
+                self.events.push(EventSlot { generation: 0, event: Some(event) });
+                (self.events.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Whether a submit fits every cap; the event it would supersede counts as gone.
+    pub(super) fn check_submit(
+        &self,
+        index: u32,
+        options: &SubmitOptions,
+    ) -> Result<(), SubmitError> {
+        if options.deadline == Some(Duration::ZERO) {
+            return Err(SubmitError::ZeroDeadline);
+        }
+        let flow = &self.config.flow;
+        let s = self.stream(index);
+        let superseded = options.conflation_key.and_then(|k| s.conflation.get(&k)).copied();
+        let freed = u32::from(superseded.is_some());
+        let freed_queue =
+            u32::from(superseded.is_some_and(|slot| self.event(slot).phase == Phase::Queued));
+        if self.pending - freed >= flow.global_pending_max {
+            return Err(SubmitError::GlobalPendingFull { cap: flow.global_pending_max });
+        }
+        if self.user(s.user).pending - freed >= flow.user_pending_max {
+            return Err(SubmitError::UserPendingFull { cap: flow.user_pending_max });
+        }
+        let must_queue =
+            !s.connected || s.queued - freed_queue > 0 || s.ring.span() >= u64::from(flow.window);
+        if must_queue && s.queued - freed_queue >= flow.queue_max {
+            return Err(SubmitError::StreamQueueFull { cap: flow.queue_max });
+        }
+        Ok(())
+    }
+
+    // ----- transmission ------------------------------------------------------
+
+    /// The base timeout of a first attempt on a stream.
+    pub(super) fn base_delay(&self, s: &Stream) -> Duration {
+        match &s.rtt {
+            Some(rtt) => rtt.rto(),
+            None => self.config.retry.initial_delay,
+        }
+    }
+
+    /// Draws the timeout of the attempt just made and stores it.
+    fn schedule_attempt(&mut self, now: Instant, slot: u32) {
+        let e = self.event(slot);
+        let base = self.base_delay(self.stream(e.stream));
+        let (attempts, prev) = (e.attempts, e.prev_delay);
+        let delay = draw_delay(&self.config.retry, base, attempts, prev, &mut self.rng);
+        let e = self.event_mut(slot);
+        e.prev_delay = delay;
+        e.timeout = now.saturating_add(Duration::from_micros(delay));
+        self.arm(slot);
+    }
+
+    /// First transmission of a queued (or just submitted) event.
+    pub(super) fn transmit_first(&mut self, now: Instant, slot: u32) {
+        let index = self.event(slot).stream;
+        let s = self.stream_mut(index);
+        let seq = s.ring.push(slot);
+        s.in_flight += 1;
+        let user = s.user;
+        let e = self.event_mut(slot);
+        e.seq = seq;
+        e.attempts = 1;
+        e.phase = Phase::InFlight;
+        e.sent_at = now;
+        self.schedule_attempt(now, slot);
+        self.metrics.in_flight += 1;
+        self.user_mut(user).metrics.in_flight += 1;
+        bump!(self, user, sent);
+        if let Some(b) = &mut self.global_budget {
+            b.on_send();
+        }
+        if let Some(b) = &mut self.user_mut(user).budget {
+            b.on_send();
+        }
+        let stream = self.stream_id(index);
+        let event = self.event_id(slot);
+        self.commands.push_back(Command::Send { stream, event, seq, attempt: 1 });
+    }
+
+    /// A retransmission (the caller checked connection, attempts and budget).
+    pub(super) fn retransmit(&mut self, now: Instant, slot: u32) {
+        let e = self.event_mut(slot);
+        debug_assert!(e.phase != Phase::Queued);
+        e.attempts += 1;
+        e.phase = Phase::InFlight;
+        e.sent_at = now;
+        let (index, seq, attempt) = (e.stream, e.seq, e.attempts);
+        self.schedule_attempt(now, slot);
+        let user = self.stream(index).user;
+        bump!(self, user, retried);
+        let stream = self.stream_id(index);
+        let event = self.event_id(slot);
+        self.commands.push_back(Command::Retry { stream, event, seq, attempt });
+    }
+
+    /// Arms the event's single timer: the earlier of its attempt timeout
+    /// (in flight only) and its deadline.
+    pub(super) fn arm(&mut self, slot: u32) {
+        let generation = self.events[slot as usize].generation;
+        let e = self.event_mut(slot);
+        e.epoch = e.epoch.wrapping_add(1);
+        let at = match e.phase {
+            Phase::InFlight => e.timeout.min(e.deadline),
+            _ => e.deadline,
+        };
+        let epoch = e.epoch;
+        self.timers.arm(at, slot, generation, epoch);
+    }
+
+    /// Sends queued events while the stream is connected and its window has room.
+    pub(super) fn pump(&mut self, now: Instant, index: u32) {
+        let window = u64::from(self.config.flow.window);
+        loop {
+            let s = self.stream_mut(index);
+            if !s.connected || s.queued == 0 || s.ring.span() >= window {
+                break;
+            }
+            let Some((slot, generation)) = s.queue.pop_front() else { break };
+            if self.events[slot as usize].generation != generation
+                || self.events[slot as usize].event.is_none()
+            {
+                continue;
+            }
+            if self.event(slot).deadline <= now {
+                // Its deadline passed while it waited: it expires unsent.
+                self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::Deadline });
+                continue;
+            }
+            let s = self.stream_mut(index);
+            s.queued -= 1;
+            let user = s.user;
+            self.metrics.queued -= 1;
+            self.user_mut(user).metrics.queued -= 1;
+            self.transmit_first(now, slot);
+        }
+        self.track_window_full(now, index);
+    }
+
+    /// Starts or stops the stream's window-full clock.
+    pub(super) fn track_window_full(&mut self, now: Instant, index: u32) {
+        let window = u64::from(self.config.flow.window);
+        let s = self.stream_mut(index);
+        let full = s.queued > 0 && s.ring.span() >= window;
+        match (full, s.window_full_since) {
+            (true, None) => s.window_full_since = Some(now),
+            (false, Some(since)) => {
+                s.window_full_since = None;
+                let user = s.user;
+                let micros = now.saturating_duration_since(since).as_micros() as u64;
+                self.metrics.window_full_micros += micros;
+                self.user_mut(user).metrics.window_full_micros += micros;
+            }
+            _ => {}
+        }
+    }
+
+    // ----- finishing ---------------------------------------------------------
+
+    /// Ends an event: exactly once, with its outcome, payload handed back.
+    pub(super) fn finish(&mut self, _now: Instant, slot: u32, outcome: Outcome) {
+        let event_id = self.event_id(slot);
+        let entry = &mut self.events[slot as usize];
+        let e = entry.event.take().expect("finishing a live event");
+        if entry.generation < u32::MAX {
+            entry.generation += 1;
+            self.free_events.push(slot);
+        }
+        let index = e.stream;
+        let window = self.config.flow.window as usize;
+        let stream_id = self.stream_id(index);
+        let s = self.stream_mut(index);
+        let user = s.user;
+        let connected = s.connected;
+        let mut skip = None;
+        if e.phase == Phase::Queued {
+            s.queued -= 1;
+            // The queue entry is now stale; compact when stale entries dominate.
+            if s.queue.len() > 2 * s.queued as usize + 16 {
+                let events = &self.events;
+                let s = self.streams[index as usize].stream.as_mut().expect("live stream");
+                s.queue.retain(|(slot, generation)| {
+                    events[*slot as usize].generation == *generation
+                        && events[*slot as usize].event.is_some()
+                });
+            }
+            self.metrics.queued -= 1;
+            self.user_mut(user).metrics.queued -= 1;
+        } else {
+            s.ring.resolve(e.seq);
+            s.in_flight -= 1;
+            if !matches!(outcome, Outcome::Confirmed { .. } | Outcome::StreamClosed) {
+                skip = Some(e.seq);
+                s.abandoned.insert(e.seq.0);
+                if s.abandoned.len() > window {
+                    s.abandoned.pop_first();
+                }
+            }
+            self.metrics.in_flight -= 1;
+            self.user_mut(user).metrics.in_flight -= 1;
+        }
+        let s = self.stream_mut(index);
+        if let Some(key) = e.key {
+            if s.conflation.get(&key) == Some(&slot) {
+                s.conflation.remove(&key);
+            }
+        }
+        self.pending -= 1;
+        self.user_mut(user).pending -= 1;
+        match outcome {
+            Outcome::Confirmed { latency, .. } => {
+                bump!(self, user, confirmed);
+                self.metrics.latency.record(latency);
+                self.user_mut(user).metrics.latency.record(latency);
+            }
+            Outcome::Expired { reason } => {
+                match reason {
+                    ExpiryReason::Deadline => bump!(self, user, expired_deadline),
+                    ExpiryReason::AttemptsExhausted => bump!(self, user, expired_attempts),
+                }
+                if !connected {
+                    bump!(self, user, expired_disconnected);
+                }
+            }
+            Outcome::Cancelled => bump!(self, user, cancelled),
+            Outcome::Superseded => bump!(self, user, superseded),
+            Outcome::StreamClosed => bump!(self, user, stream_closed),
+        }
+        if let Some(seq) = skip {
+            self.push_skip(stream_id, seq);
+        }
+        let user_id = self.user(user).id;
+        self.commands.push_back(Command::Finish {
+            event: event_id,
+            user: user_id,
+            outcome,
+            payload: e.payload,
+        });
+    }
+
+    /// Queues a skip, merged into the previous command when that was an
+    /// adjacent skip on the same stream.
+    pub(super) fn push_skip(&mut self, stream: StreamId, seq: Seq) {
+        self.push_skip_range(stream, SeqRange::single(seq));
+    }
+
+    pub(super) fn push_skip_range(&mut self, stream: StreamId, seqs: SeqRange) {
+        if let Some(Command::Skip { stream: s, seqs: last }) = self.commands.back_mut() {
+            if *s == stream && last.end == seqs.start {
+                last.end = seqs.end;
+                return;
+            }
+        }
+        self.commands.push_back(Command::Skip { stream, seqs });
+    }
+
+    // ----- timers and the retry budget ---------------------------------------
+
+    /// Runs every timer due at `now`, oldest first.
+    pub(super) fn run_timers(&mut self, now: Instant) {
+        while let Some(top) = self.timers.peek() {
+            if top.at > now {
+                break;
+            }
+            let t = self.timers.pop().expect("peeked");
+            let live = self.events[t.slot as usize].generation == t.generation
+                && self.events[t.slot as usize].event.as_ref().is_some_and(|e| e.epoch == t.epoch);
+            if live {
+                self.on_timer(now, t.slot);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant, slot: u32) {
+        let e = self.event(slot);
+        let index = e.stream;
+        if e.deadline <= now {
+            self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::Deadline });
+            self.pump(now, index);
+            return;
+        }
+        if e.phase != Phase::InFlight || e.timeout > now {
+            // Only the deadline matters in the other phases.
+            self.arm(slot);
+            return;
+        }
+        self.attempt_timed_out(now, slot);
+    }
+
+    /// The latest attempt timed out (or failed): retry, defer, pause or give up.
+    pub(super) fn attempt_timed_out(&mut self, now: Instant, slot: u32) {
+        let e = self.event(slot);
+        let index = e.stream;
+        let attempts = e.attempts;
+        let s = self.stream(index);
+        let user = s.user;
+        if !s.connected {
+            self.event_mut(slot).phase = Phase::Paused;
+            self.arm(slot);
+        } else if attempts >= self.config.retry.attempts_max {
+            self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::AttemptsExhausted });
+            self.pump(now, index);
+        } else if self.take_retry_token(now, user) {
+            self.retransmit(now, slot);
+        } else {
+            self.event_mut(slot).phase = Phase::Deferred;
+            self.arm(slot);
+            let generation = self.events[slot as usize].generation;
+            let u = self.user_mut(user);
+            u.deferred.push_back((slot, generation));
+            if !u.in_deferred_ring {
+                u.in_deferred_ring = true;
+                self.deferred_users.push_back(user);
+            }
+            bump!(self, user, deferred_retries);
+        }
+    }
+
+    /// Takes a retry token from the user's and the global bucket, if both have one.
+    fn take_retry_token(&mut self, now: Instant, user: u32) -> bool {
+        let global_ok = self.global_budget.as_mut().is_none_or(|b| b.has_token(now));
+        if !global_ok {
+            return false;
+        }
+        let u = self.user_mut(user);
+        if !u.budget.as_mut().is_none_or(|b| b.has_token(now)) {
+            return false;
+        }
+        if let Some(b) = &mut u.budget {
+            b.take();
+        }
+        if let Some(b) = &mut self.global_budget {
+            b.take();
+        }
+        true
+    }
+
+    /// Serves deferred retries round-robin across users while tokens last,
+    /// then works out when refill will allow the next one.
+    fn serve_deferred(&mut self, now: Instant) {
+        self.budget_wake = None;
+        let mut idle = 0;
+        while idle < self.deferred_users.len() {
+            if !self.global_budget.as_mut().is_none_or(|b| b.has_token(now)) {
+                break;
+            }
+            let user = self.deferred_users.pop_front().expect("non-empty");
+            // The user's oldest event that is still deferred.
+            let next = loop {
+                let Some((slot, generation)) = self.user_mut(user).deferred.pop_front() else {
+                    break None;
+                };
+                let entry = &self.events[slot as usize];
+                if entry.generation == generation
+                    && entry.event.as_ref().is_some_and(|e| e.phase == Phase::Deferred)
+                {
+                    break Some((slot, generation));
+                }
+            };
+            let Some((slot, generation)) = next else {
+                self.user_mut(user).in_deferred_ring = false;
+                continue;
+            };
+            let index = self.event(slot).stream;
+            if !self.stream(index).connected {
+                self.event_mut(slot).phase = Phase::Paused;
+                idle = 0;
+            } else if self.event(slot).deadline <= now {
+                self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::Deadline });
+                self.pump(now, index);
+                idle = 0;
+            } else if self.take_retry_token(now, user) {
+                self.retransmit(now, slot);
+                idle = 0;
+            } else {
+                self.user_mut(user).deferred.push_front((slot, generation));
+                idle += 1;
+            }
+            if self.user(user).deferred.is_empty() {
+                self.user_mut(user).in_deferred_ring = false;
+            } else {
+                self.deferred_users.push_back(user);
+            }
+        }
+        if self.deferred_users.is_empty() {
+            return;
+        }
+        // Nothing more can be served now: wake when refill can serve someone.
+        let global_at = match &self.global_budget {
+            Some(b) => b.token_at(),
+            None => Some(now),
+        };
+        let Some(global_at) = global_at else { return };
+        let mut user_at: Option<Instant> = None;
+        for &user in &self.deferred_users {
+            let at = match &self.user(user).budget {
+                Some(b) => b.token_at(),
+                None => Some(now),
+            };
+            if let Some(at) = at {
+                user_at = Some(user_at.map_or(at, |u| u.min(at)));
+            }
+        }
+        if let Some(user_at) = user_at {
+            let at = global_at.max(user_at);
+            // Always strictly in the future: a wake-up at `now` could not serve anything.
+            self.budget_wake = Some(at.max(Instant::from_micros(now.as_micros() + 1)));
+        }
+    }
+
+    /// Housekeeping after every input: serve deferred retries and drop stale
+    /// timers from the top so `poll_timeout` is exact.
+    pub(super) fn after_input(&mut self, now: Instant) {
+        if !self.deferred_users.is_empty() {
+            self.serve_deferred(now);
+        } else {
+            self.budget_wake = None;
+        }
+        while let Some(top) = self.timers.peek() {
+            let entry = &self.events[top.slot as usize];
+            let live = entry.generation == top.generation
+                && entry.event.as_ref().is_some_and(|e| e.epoch == top.epoch);
+            if live {
+                break;
+            }
+            self.timers.pop();
+        }
+    }
+
+    /// Un-jittered timeout of the given attempt on the event's stream.
+    pub(super) fn nominal_delay(&self, slot: u32) -> Duration {
+        let e = self.event(slot);
+        let base = self.base_delay(self.stream(e.stream));
+        Duration::from_micros(capped_exponential(&self.config.retry, base, e.attempts.max(1)))
+    }
+
+    pub(super) fn user_slot(&self, user: UserId) -> Option<u32> {
+        self.user_index.get(&user).copied()
+    }
+}

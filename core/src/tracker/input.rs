@@ -1,0 +1,305 @@
+//! Environment inputs: acks, naks, progress, presence, failures, timeouts.
+
+use core::time::Duration;
+
+use super::Tracker;
+use super::engine::bump;
+use super::state::Phase;
+use crate::ack::Ack;
+use crate::command::Outcome;
+use crate::error::{AckError, ConnectError, StreamError};
+use crate::ids::{Seq, StreamId, UserId};
+use crate::time::Instant;
+
+impl<P> Tracker<P> {
+    /// Counts a rejected peer input against the claimed user (if known) and globally.
+    fn reject(&mut self, user: Option<UserId>, error: AckError) -> AckError {
+        self.metrics.acks_rejected += 1;
+        if let Some(slot) = user.and_then(|u| self.user_slot(u)) {
+            self.user_mut(slot).metrics.acks_rejected += 1;
+        }
+        error
+    }
+
+    /// The stream, checked to exist and to belong to `user`.
+    fn owned_stream(&mut self, user: UserId, stream: StreamId) -> Result<u32, AckError> {
+        let index = self.stream_index(stream).map_err(|e| self.reject(Some(user), e.into()))?;
+        let owner = self.stream(index).user;
+        if self.user(owner).id != user {
+            return Err(self.reject(Some(user), AckError::NotOwner { stream, user }));
+        }
+        Ok(index)
+    }
+
+    /// An ack from `user`'s client. Newly acked events finish `Confirmed`;
+    /// acks that confirm nothing new are counted as duplicate (or late, when
+    /// the echo names an event already given up on). A foreign, malformed or
+    /// impossible ack is rejected, counted, and changes nothing else.
+    pub fn handle_ack(&mut self, now: Instant, user: UserId, ack: &Ack) -> Result<(), AckError> {
+        let now = self.advance(now);
+        let index = self.owned_stream(user, ack.stream)?;
+        let ranges_max = self.config.ack_ranges_max as usize;
+        let s = self.stream(index);
+        if let Err(e) = ack.validate(s.ring.next_seq(), ranges_max) {
+            return Err(self.reject(Some(user), e));
+        }
+        // The echoed transmission, if its event is still pending.
+        let echo = s.ring.get(ack.echo.seq).map(|slot| {
+            let e = self.event(slot);
+            (e.attempts, e.sent_at)
+        });
+        if let Some((attempts, _)) = echo {
+            if ack.echo.attempt > attempts {
+                let error = AckError::AttemptNotSent {
+                    seq: ack.echo.seq,
+                    attempt: ack.echo.attempt,
+                    sent: attempts,
+                };
+                return Err(self.reject(Some(user), error));
+            }
+        }
+
+        // Valid: from here on the ack takes effect.
+        let s = self.stream_mut(index);
+        s.client_cumulative = s.client_cumulative.max(ack.cumulative);
+        let mut newly = 0u64;
+        loop {
+            let s = self.stream_mut(index);
+            let floor = s.ring.floor();
+            let Some((_, slot)) = s.ring.next_unresolved(floor, ack.cumulative) else { break };
+            self.confirm(now, slot);
+            newly += 1;
+        }
+        for range in &ack.ranges {
+            let mut from = range.start;
+            while let Some((seq, slot)) =
+                self.stream_mut(index).ring.next_unresolved(from, range.end)
+            {
+                self.confirm(now, slot);
+                newly += 1;
+                from = seq.next();
+            }
+        }
+        let owner = self.stream(index).user;
+        let echo_confirmed = echo.is_some() && self.stream(index).ring.get(ack.echo.seq).is_none();
+        if let (true, Some((attempts, sent_at))) = (echo_confirmed, echo) {
+            if ack.echo.attempt == attempts {
+                let sample = now.saturating_duration_since(sent_at);
+                if let Some(config) = self.config.rto {
+                    if let Some(rtt) = &mut self.stream_mut(index).rtt {
+                        rtt.on_sample(sample, &config);
+                    }
+                }
+            } else {
+                bump!(self, owner, spurious_retries);
+            }
+        } else if echo.is_none() && self.stream(index).abandoned.contains(&ack.echo.seq.0) {
+            bump!(self, owner, acks_late);
+        } else if newly == 0 {
+            bump!(self, owner, acks_duplicate);
+        }
+        let s = self.stream_mut(index);
+        let keep = s.abandoned.split_off(&s.client_cumulative.0);
+        s.abandoned = keep;
+        self.pump(now, index);
+        self.after_input(now);
+        Ok(())
+    }
+
+    fn confirm(&mut self, now: Instant, slot: u32) {
+        let e = self.event(slot);
+        let outcome = Outcome::Confirmed {
+            attempts: e.attempts,
+            latency: now.saturating_duration_since(e.submitted_at),
+        };
+        self.finish(now, slot, outcome);
+    }
+
+    /// A client (re)connected to a stream, resuming from `resume`, its
+    /// cumulative ack (the next seq it expects). Everything below `resume`
+    /// is confirmed (acks lost before the drop); everything still pending is
+    /// retransmitted at once within the window, without waiting out a backoff,
+    /// and without spending the retry budget. Seqs the client is missing but
+    /// that are already resolved (below the floor) are skipped.
+    ///
+    /// A connect on a stream that is already connected is a racing reconnect:
+    /// the new connection replaces the old one and the same steps apply.
+    /// A resume point beyond anything sent is an error and changes nothing.
+    pub fn handle_connect(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        resume: Seq,
+    ) -> Result<(), ConnectError> {
+        let now = self.advance(now);
+        let index = self.stream_index(stream)?;
+        let s = self.stream(index);
+        let next = s.ring.next_seq();
+        if resume > next {
+            return Err(ConnectError::ResumeBeyondSent { resume, next });
+        }
+        let user = s.user;
+        bump!(self, user, resumes);
+        let s = self.stream_mut(index);
+        s.connected = true;
+        s.client_cumulative = s.client_cumulative.max(resume);
+        loop {
+            let s = self.stream_mut(index);
+            let floor = s.ring.floor();
+            let Some((_, slot)) = s.ring.next_unresolved(floor, resume) else { break };
+            self.confirm(now, slot);
+            bump!(self, user, confirmed_by_resume);
+        }
+        let floor = self.stream(index).ring.floor();
+        if resume < floor {
+            self.push_skip_range(stream, crate::ids::SeqRange { start: resume, end: floor });
+        }
+        let pending: alloc::vec::Vec<u32> =
+            self.stream(index).ring.unresolved().map(|(_, slot)| slot).collect();
+        let attempts_max = self.config.retry.attempts_max;
+        for slot in pending {
+            let e = self.event(slot);
+            if e.deadline <= now {
+                self.finish(now, slot, Outcome::Expired { reason: crate::ExpiryReason::Deadline });
+            } else if e.attempts < attempts_max {
+                self.retransmit(now, slot);
+            } else {
+                // No attempt left to spend: give the last one a fresh timeout.
+                let delay = self.nominal_delay(slot);
+                let e = self.event_mut(slot);
+                e.phase = Phase::InFlight;
+                e.timeout = now.saturating_add(delay);
+                self.arm(slot);
+            }
+        }
+        self.pump(now, index);
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// The stream's connection dropped: nothing is transmitted on it and its
+    /// retry clocks pause until [`handle_connect`](Self::handle_connect);
+    /// deadlines keep running. Disconnecting a disconnected stream is a no-op.
+    pub fn handle_disconnect(&mut self, now: Instant, stream: StreamId) -> Result<(), StreamError> {
+        let now = self.advance(now);
+        let index = self.stream_index(stream)?;
+        self.stream_mut(index).connected = false;
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// The client asks for a redelivery of `seq` after `delay` (it got the
+    /// frame but could not process it). The redelivery is a new attempt, never
+    /// scheduled past the deadline. A nak for a seq already resolved is
+    /// counted as a duplicate and changes nothing.
+    pub fn handle_nak(
+        &mut self,
+        now: Instant,
+        user: UserId,
+        stream: StreamId,
+        seq: Seq,
+        delay: Duration,
+    ) -> Result<(), AckError> {
+        let now = self.advance(now);
+        let Some(slot) = self.feedback_target(user, stream, seq)? else {
+            self.after_input(now);
+            return Ok(());
+        };
+        let owner = self.stream(self.event(slot).stream).user;
+        bump!(self, owner, naks);
+        let e = self.event_mut(slot);
+        if e.phase == Phase::InFlight {
+            e.timeout = now.saturating_add(delay);
+            self.arm(slot);
+            if delay.is_zero() {
+                self.attempt_timed_out(now, slot);
+            }
+        }
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// The client reports it is still working on `seq`: the current attempt's
+    /// timeout is extended by one nominal timeout from now, never past the deadline.
+    pub fn handle_progress(
+        &mut self,
+        now: Instant,
+        user: UserId,
+        stream: StreamId,
+        seq: Seq,
+    ) -> Result<(), AckError> {
+        let now = self.advance(now);
+        let Some(slot) = self.feedback_target(user, stream, seq)? else {
+            self.after_input(now);
+            return Ok(());
+        };
+        let owner = self.stream(self.event(slot).stream).user;
+        bump!(self, owner, progress_reports);
+        let delay = self.nominal_delay(slot);
+        let e = self.event_mut(slot);
+        if e.phase == Phase::InFlight {
+            e.timeout = e.timeout.max(now.saturating_add(delay));
+            self.arm(slot);
+        }
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// The event at `seq`, if still pending, after the ack rules: ownership,
+    /// and a seq that was sent. `Ok(None)` for a resolved seq (counted).
+    fn feedback_target(
+        &mut self,
+        user: UserId,
+        stream: StreamId,
+        seq: Seq,
+    ) -> Result<Option<u32>, AckError> {
+        let index = self.owned_stream(user, stream)?;
+        let next = self.stream(index).ring.next_seq();
+        if seq >= next {
+            return Err(self.reject(Some(user), AckError::SeqNotSent { seq, next }));
+        }
+        let slot = self.stream(index).ring.get(seq);
+        if slot.is_none() {
+            let owner = self.stream(index).user;
+            bump!(self, owner, acks_duplicate);
+        }
+        Ok(slot)
+    }
+
+    /// The driver could not write the transmission of `seq`: the event is
+    /// retried now (a new attempt, within the budget) instead of after its
+    /// timeout; the stream stays usable. At the last attempt it keeps its
+    /// timeout. Reports for resolved seqs change nothing.
+    pub fn handle_transmit_failed(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        seq: Seq,
+    ) -> Result<(), AckError> {
+        let now = self.advance(now);
+        let index = self.stream_index(stream)?;
+        let s = self.stream(index);
+        let next = s.ring.next_seq();
+        if seq >= next {
+            return Err(AckError::SeqNotSent { seq, next });
+        }
+        let user = s.user;
+        if let Some(slot) = s.ring.get(seq) {
+            bump!(self, user, transmit_failures);
+            let e = self.event(slot);
+            if e.phase == Phase::InFlight && e.attempts < self.config.retry.attempts_max {
+                self.attempt_timed_out(now, slot);
+            }
+        }
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// Runs whatever was due at `now`: retries, expiries, deferred retries.
+    /// Calling it early or twice is a no-op.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance(now);
+        self.run_timers(now);
+        self.after_input(now);
+    }
+}

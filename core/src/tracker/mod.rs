@@ -1,0 +1,472 @@
+//! The sender: [`Tracker`] tracks every event until its user's client acks it.
+
+mod engine;
+mod input;
+mod state;
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_chacha::rand_core::SeedableRng;
+
+use crate::budget::TokenBucket;
+use crate::command::Command;
+use crate::config::Config;
+use crate::error::{CancelError, ConfigError, OpenError, Rejected, StreamError, SubmitError};
+use crate::ids::{EventId, Seq, StreamId, UserId};
+use crate::metrics::Metrics;
+use crate::time::Instant;
+use crate::timer::TimerQueue;
+
+use state::{Event, EventSlot, Phase, Stream, StreamSlot, User};
+
+/// Per-submit choices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SubmitOptions {
+    /// Give up this long after submit instead of `retry.deadline`.
+    pub deadline: Option<Duration>,
+    /// Conflation key: a newer event with the same key on the same stream
+    /// supersedes this one while it is pending (progress-style events).
+    pub conflation_key: Option<u64>,
+}
+
+impl SubmitOptions {
+    /// Options with a deadline override.
+    pub fn with_deadline(deadline: Duration) -> Self {
+        SubmitOptions { deadline: Some(deadline), ..Self::default() }
+    }
+
+    /// Options with a conflation key.
+    pub fn conflated(key: u64) -> Self {
+        SubmitOptions { conflation_key: Some(key), ..Self::default() }
+    }
+}
+
+/// Where a pending event is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum EventState {
+    /// Waiting for the window or a connection; no seq yet.
+    Queued,
+    /// Transmitted, waiting for an ack or its next timeout.
+    InFlight {
+        /// Its seq.
+        seq: Seq,
+        /// Transmissions so far.
+        attempts: u32,
+    },
+    /// Its retry is due but the retry budget is empty.
+    RetryDeferred {
+        /// Its seq.
+        seq: Seq,
+        /// Transmissions so far.
+        attempts: u32,
+    },
+    /// Its retry came due while the stream was disconnected; it is
+    /// retransmitted on reconnect.
+    Paused {
+        /// Its seq.
+        seq: Seq,
+        /// Transmissions so far.
+        attempts: u32,
+    },
+}
+
+/// A snapshot of one stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct StreamInfo {
+    /// Its owner.
+    pub user: UserId,
+    /// Whether a client is connected.
+    pub connected: bool,
+    /// The lowest unresolved seq: every seq below it is confirmed or abandoned,
+    /// so a receiver may stop waiting for it. Carried in every event frame.
+    pub floor: Seq,
+    /// The next seq to be transmitted.
+    pub next_seq: Seq,
+    /// Transmitted events not yet finished.
+    pub in_flight: u32,
+    /// Events waiting for the window or a connection.
+    pub queued: u32,
+    /// Smoothed RTT, once sampled (adaptive timeout only).
+    pub srtt: Option<Duration>,
+    /// The base timeout of a first attempt on this stream.
+    pub rto: Duration,
+}
+
+/// The sans-IO sender state machine. One tracker serves many users and
+/// streams; it owns no socket, clock or thread.
+///
+/// # Method groups
+/// - **Application verbs**: [`open_stream`](Self::open_stream),
+///   [`close_stream`](Self::close_stream), [`submit`](Self::submit),
+///   [`cancel`](Self::cancel), [`forget_user`](Self::forget_user).
+/// - **Environment inputs** (`handle_*`): acks, naks, progress reports,
+///   connects, disconnects, transmit failures, and timeouts.
+/// - **Outputs** (`poll_*`): [`poll_command`](Self::poll_command) and
+///   [`poll_timeout`](Self::poll_timeout).
+/// - **Getters** (`&self`): metrics, event and stream state, payloads.
+///
+/// # Poll order
+/// After every verb or input, drain [`poll_command`](Self::poll_command) until
+/// it returns `None`, then ask [`poll_timeout`](Self::poll_timeout) when to
+/// call [`handle_timeout`](Self::handle_timeout) next. Commands come out in the
+/// order the tracker decided them.
+///
+/// # The time rule
+/// Every time-dependent call takes `now`. Time should not go backwards; if it
+/// does, the tracker clamps it to the latest `now` it has seen and counts a
+/// clock regression. Calling `handle_timeout` early or twice is harmless.
+///
+/// # Errors
+/// Bad input (a stale id, a foreign or malformed ack, a submit over a cap) is
+/// a typed error and changes nothing. Nothing a peer sends can panic the
+/// tracker; a panic is a bug.
+#[derive(Debug)]
+pub struct Tracker<P> {
+    config: Config,
+    now: Instant,
+    events: Vec<EventSlot<P>>,
+    free_events: Vec<u32>,
+    streams: Vec<StreamSlot>,
+    free_streams: Vec<u32>,
+    users: Vec<Option<User>>,
+    free_users: Vec<u32>,
+    user_index: BTreeMap<UserId, u32>,
+    timers: TimerQueue,
+    commands: VecDeque<Command<P>>,
+    metrics: Metrics,
+    global_budget: Option<TokenBucket>,
+    /// Users with deferred retries, served round-robin as tokens come back.
+    deferred_users: VecDeque<u32>,
+    /// When a deferred retry can next get a token by refill alone.
+    budget_wake: Option<Instant>,
+    rng: ChaCha8Rng,
+    /// Pending events, the memory bound.
+    pending: u32,
+    open_streams: u32,
+}
+
+impl<P> Tracker<P> {
+    /// A tracker with a validated config.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Tracker {
+            global_budget: config
+                .global_retry_budget
+                .as_ref()
+                .map(|b| TokenBucket::new(b, Instant::ZERO)),
+            rng: ChaCha8Rng::seed_from_u64(config.seed),
+            config,
+            now: Instant::ZERO,
+            events: Vec::new(),
+            free_events: Vec::new(),
+            streams: Vec::new(),
+            free_streams: Vec::new(),
+            users: Vec::new(),
+            free_users: Vec::new(),
+            user_index: BTreeMap::new(),
+            timers: TimerQueue::default(),
+            commands: VecDeque::new(),
+            metrics: Metrics::default(),
+            deferred_users: VecDeque::new(),
+            budget_wake: None,
+            pending: 0,
+            open_streams: 0,
+        })
+    }
+
+    // ----- application verbs -------------------------------------------------
+
+    /// Opens a new stream for `user`, connected. Stream ids are never reused.
+    pub fn open_stream(&mut self, now: Instant, user: UserId) -> Result<StreamId, OpenError> {
+        self.advance(now);
+        let max = self.config.flow.streams_max;
+        if self.open_streams >= max {
+            return Err(OpenError::TooManyStreams { max });
+        }
+        let user_slot = self.user_slot_or_insert(user, now);
+        let stream = Stream::new(user_slot, self.config.rto.as_ref());
+        let (index, generation) = match self.free_streams.pop() {
+            Some(index) => {
+                let slot = &mut self.streams[index as usize];
+                slot.stream = Some(stream);
+                (index, slot.generation)
+            }
+            None => {
+                let index = u32::try_from(self.streams.len())
+                    .map_err(|_| OpenError::TooManyStreams { max })?;
+                self.streams.push(StreamSlot { generation: 0, stream: Some(stream) });
+                (index, 0)
+            }
+        };
+        self.open_streams += 1;
+        let u = self.user_mut(user_slot);
+        u.streams += 1;
+        u.metrics.streams += 1;
+        self.metrics.streams += 1;
+        Ok(StreamId::new(index, generation))
+    }
+
+    /// Closes a stream: every pending event on it finishes `StreamClosed`.
+    pub fn close_stream(&mut self, now: Instant, stream: StreamId) -> Result<(), StreamError> {
+        let now = self.advance(now);
+        let index = self.stream_index(stream)?;
+        let s = self.stream(index);
+        let mut slots: Vec<u32> = s.ring.unresolved().map(|(_, slot)| slot).collect();
+        slots.extend(
+            s.queue
+                .iter()
+                .filter(|(slot, generation)| self.events[*slot as usize].generation == *generation)
+                .map(|(slot, _)| *slot),
+        );
+        for slot in slots {
+            self.finish(now, slot, crate::command::Outcome::StreamClosed);
+        }
+        let slot = &mut self.streams[index as usize];
+        let closed = slot.stream.take().expect("checked above");
+        if slot.generation < u32::MAX {
+            slot.generation += 1;
+            self.free_streams.push(index);
+        }
+        self.open_streams -= 1;
+        let u = self.user_mut(closed.user);
+        u.streams -= 1;
+        u.metrics.streams -= 1;
+        self.metrics.streams -= 1;
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// Submits an event on a stream. It is transmitted at once if the stream
+    /// is connected and its window has room, otherwise queued. Over a cap, the
+    /// payload comes back in the error and nothing changes.
+    pub fn submit(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        payload: P,
+        options: SubmitOptions,
+    ) -> Result<EventId, Rejected<P>> {
+        let now = self.advance(now);
+        let index = match self.stream_index(stream) {
+            Ok(index) => index,
+            Err(e) => return Err(Rejected { error: e.into(), payload }),
+        };
+        if let Err(error) = self.check_submit(index, &options) {
+            let user = self.stream(index).user;
+            let field: Option<fn(&mut Metrics)> = match error {
+                SubmitError::StreamQueueFull { .. } => {
+                    Some(|m: &mut Metrics| m.rejected_stream_queue += 1)
+                }
+                SubmitError::UserPendingFull { .. } => {
+                    Some(|m: &mut Metrics| m.rejected_user_cap += 1)
+                }
+                SubmitError::GlobalPendingFull { .. } => {
+                    Some(|m: &mut Metrics| m.rejected_global_cap += 1)
+                }
+                _ => None,
+            };
+            if let Some(bump) = field {
+                bump(&mut self.metrics);
+                bump(&mut self.user_mut(user).metrics);
+            }
+            return Err(Rejected { error, payload });
+        }
+        if let Some(key) = options.conflation_key {
+            if let Some(&old) = self.stream(index).conflation.get(&key) {
+                self.finish(now, old, crate::command::Outcome::Superseded);
+            }
+        }
+        let deadline_span = options.deadline.unwrap_or(self.config.retry.deadline);
+        let user = self.stream(index).user;
+        let event = Event {
+            stream: index,
+            phase: Phase::Queued,
+            attempts: 0,
+            seq: Seq(0),
+            submitted_at: now,
+            deadline: now.saturating_add(deadline_span),
+            sent_at: now,
+            timeout: Instant::MAX,
+            prev_delay: 0,
+            epoch: 0,
+            key: options.conflation_key,
+            payload,
+        };
+        let slot = self.alloc_event(event);
+        let id = EventId::new(slot, self.events[slot as usize].generation);
+        if let Some(key) = options.conflation_key {
+            self.stream_mut(index).conflation.insert(key, slot);
+        }
+        self.pending += 1;
+        self.metrics.submitted += 1;
+        let u = self.user_mut(user);
+        u.pending += 1;
+        u.metrics.submitted += 1;
+
+        let window = u64::from(self.config.flow.window);
+        let s = self.stream_mut(index);
+        if s.connected && s.queued == 0 && s.ring.span() < window {
+            self.transmit_first(now, slot);
+        } else {
+            let window_full = s.ring.span() >= window;
+            s.queue.push_back((slot, id.generation()));
+            s.queued += 1;
+            self.metrics.queued += 1;
+            let u = self.user_mut(user);
+            u.metrics.queued += 1;
+            if window_full {
+                u.metrics.window_full_events += 1;
+                self.metrics.window_full_events += 1;
+            }
+            self.arm(slot);
+            self.track_window_full(now, index);
+        }
+        self.after_input(now);
+        Ok(id)
+    }
+
+    /// Cancels a pending event: it finishes `Cancelled`, and if it was
+    /// transmitted its seq is skipped.
+    pub fn cancel(&mut self, now: Instant, event: EventId) -> Result<(), CancelError> {
+        let now = self.advance(now);
+        let slot = self.event_slot(event).ok_or(CancelError::UnknownEvent(event))?;
+        let stream = self.event(slot).stream;
+        self.finish(now, slot, crate::command::Outcome::Cancelled);
+        self.pump(now, stream);
+        self.after_input(now);
+        Ok(())
+    }
+
+    /// Drops a user's metrics once it has no open stream; returns them.
+    /// A user's entry otherwise lives as long as the tracker.
+    pub fn forget_user(&mut self, user: UserId) -> Option<Metrics> {
+        let &slot = self.user_index.get(&user)?;
+        if self.user(slot).streams > 0 {
+            return None;
+        }
+        self.user_index.remove(&user);
+        let u = self.users[slot as usize].take()?;
+        self.free_users.push(slot);
+        Some(u.metrics)
+    }
+
+    // ----- outputs -----------------------------------------------------------
+
+    /// The next command for the driver. Drain after every input.
+    #[must_use]
+    pub fn poll_command(&mut self) -> Option<Command<P>> {
+        self.commands.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called,
+    /// or `None` if nothing is waiting on time.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let timer = self.timers.peek().map(|e| e.at);
+        match (timer, self.budget_wake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ----- getters -----------------------------------------------------------
+
+    /// The config the tracker runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The latest `now` the tracker has seen.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Totals over all users.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// One user's metrics, if the user ever opened a stream (and was not forgotten).
+    pub fn user_metrics(&self, user: UserId) -> Option<&Metrics> {
+        self.user_index.get(&user).map(|&slot| &self.user(slot).metrics)
+    }
+
+    /// Users known to the tracker, in id order.
+    pub fn users(&self) -> impl Iterator<Item = UserId> + '_ {
+        self.user_index.keys().copied()
+    }
+
+    /// Where a pending event is, or `None` if it is unknown or finished.
+    pub fn event_state(&self, event: EventId) -> Option<EventState> {
+        let e = self.event(self.event_slot(event)?);
+        let (seq, attempts) = (e.seq, e.attempts);
+        Some(match e.phase {
+            Phase::Queued => EventState::Queued,
+            Phase::InFlight => EventState::InFlight { seq, attempts },
+            Phase::Deferred => EventState::RetryDeferred { seq, attempts },
+            Phase::Paused => EventState::Paused { seq, attempts },
+        })
+    }
+
+    /// The payload of a pending event (to build a frame for `Send`/`Retry`).
+    pub fn payload(&self, event: EventId) -> Option<&P> {
+        self.event_slot(event).map(|slot| &self.event(slot).payload)
+    }
+
+    /// The owner of a pending event.
+    pub fn event_user(&self, event: EventId) -> Option<UserId> {
+        let slot = self.event_slot(event)?;
+        Some(self.user(self.stream(self.event(slot).stream).user).id)
+    }
+
+    /// A stream's lowest unresolved seq (see [`StreamInfo::floor`]).
+    pub fn stream_floor(&self, stream: StreamId) -> Option<Seq> {
+        let index = self.stream_index(stream).ok()?;
+        Some(self.stream(index).ring.floor())
+    }
+
+    /// A snapshot of a stream, or `None` if unknown or closed.
+    pub fn stream_info(&self, stream: StreamId) -> Option<StreamInfo> {
+        let index = self.stream_index(stream).ok()?;
+        let s = self.stream(index);
+        Some(StreamInfo {
+            user: self.user(s.user).id,
+            connected: s.connected,
+            floor: s.ring.floor(),
+            next_seq: s.ring.next_seq(),
+            in_flight: s.in_flight,
+            queued: s.queued,
+            srtt: s.rtt.as_ref().and_then(|r| r.srtt()),
+            rto: self.base_delay(s),
+        })
+    }
+
+    /// Events submitted and not yet finished.
+    pub fn pending(&self) -> u32 {
+        self.pending
+    }
+
+    /// Heap bytes held by the tracker's own structures (payloads excluded
+    /// beyond their inline size): a lower bound on its memory use.
+    pub fn heap_bytes(&self) -> usize {
+        use core::mem::size_of;
+        let streams: usize = self
+            .streams
+            .iter()
+            .filter_map(|s| s.stream.as_ref())
+            .map(|s| s.ring.capacity() * 4 + s.queue.capacity() * 8)
+            .sum();
+        self.events.capacity() * size_of::<EventSlot<P>>()
+            + self.free_events.capacity() * 4
+            + self.streams.capacity() * size_of::<StreamSlot>()
+            + streams
+            + self.timers.capacity() * size_of::<crate::timer::TimerEntry>()
+            + self.commands.capacity() * size_of::<Command<P>>()
+    }
+}
