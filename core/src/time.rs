@@ -81,6 +81,7 @@ pub(crate) fn micros(d: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     #[test]
     fn arithmetic_saturates_instead_of_overflowing() {
