@@ -239,11 +239,19 @@ impl Config {
         for (budget, names) in [
             (
                 &self.user_retry_budget,
-                ["user_retry_budget.ratio_percent", "user_retry_budget.burst"],
+                [
+                    "user_retry_budget.ratio_percent",
+                    "user_retry_budget.burst",
+                    "user_retry_budget.refill_per_sec",
+                ],
             ),
             (
                 &self.global_retry_budget,
-                ["global_retry_budget.ratio_percent", "global_retry_budget.burst"],
+                [
+                    "global_retry_budget.ratio_percent",
+                    "global_retry_budget.burst",
+                    "global_retry_budget.refill_per_sec",
+                ],
             ),
         ] {
             if let Some(b) = budget {
@@ -251,7 +259,7 @@ impl Config {
                 check((1..=1_000_000_000).contains(&b.burst), names[1], b.burst, "1..=1000000000")?;
                 check(
                     b.refill_per_sec <= 1_000_000_000,
-                    "retry_budget.refill_per_sec",
+                    names[2],
                     b.refill_per_sec,
                     "0..=1000000000",
                 )?;

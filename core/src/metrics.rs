@@ -161,7 +161,9 @@ pub struct Metrics {
     pub acks_duplicate: u64,
     /// Acks whose echo names an event that had already been given up on.
     pub acks_late: u64,
-    /// Acks (and naks, progress and transmit-failure reports) rejected as bad input.
+    /// Acks, naks and progress reports rejected as bad input. (A transmit-failure
+    /// report for a seq never sent is the driver's error, not the peer's: it is
+    /// rejected but not counted here.)
     pub acks_rejected: u64,
     /// Acks for attempt k that arrived after attempt k+1 was sent.
     pub spurious_retries: u64,
@@ -189,6 +191,9 @@ pub struct Metrics {
     pub naks: u64,
     /// Progress reports accepted.
     pub progress_reports: u64,
+    /// Skips sent again because the client's acks showed it still waiting
+    /// for a resolved seq.
+    pub skips_resent: u64,
     /// Transmissions the driver reported as failed.
     pub transmit_failures: u64,
     /// Gauge: transmitted events not yet finished.

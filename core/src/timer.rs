@@ -10,11 +10,24 @@ use core::cmp::Reverse;
 
 use crate::time::Instant;
 
+/// What a timer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerKind {
+    /// When to retry, or give up on, one event: the earlier of its attempt
+    /// timeout and its deadline. `slot` is the event's slot.
+    Event,
+    /// When to tell a stream's client again that seqs below the floor are
+    /// resolved, because its acks show it is still waiting for one of them
+    /// (the first `Skip` may have been lost). `slot` is the stream's slot.
+    Skip,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct TimerEntry {
     pub(crate) at: Instant,
     /// Insertion order: equal times fire first-armed first.
     pub(crate) order: u64,
+    pub(crate) kind: TimerKind,
     pub(crate) slot: u32,
     pub(crate) generation: u32,
     pub(crate) epoch: u32,
@@ -27,9 +40,17 @@ pub(crate) struct TimerQueue {
 }
 
 impl TimerQueue {
-    pub(crate) fn arm(&mut self, at: Instant, slot: u32, generation: u32, epoch: u32) {
+    pub(crate) fn arm(
+        &mut self,
+        kind: TimerKind,
+        at: Instant,
+        slot: u32,
+        generation: u32,
+        epoch: u32,
+    ) {
         self.order += 1;
-        self.heap.push(Reverse(TimerEntry { at, order: self.order, slot, generation, epoch }));
+        let entry = TimerEntry { at, order: self.order, kind, slot, generation, epoch };
+        self.heap.push(Reverse(entry));
     }
 
     pub(crate) fn peek(&self) -> Option<&TimerEntry> {

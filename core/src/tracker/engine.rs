@@ -11,6 +11,7 @@ use crate::error::{StreamError, SubmitError};
 use crate::ids::{EventId, Seq, SeqRange, StreamId, UserId};
 use crate::metrics::Metrics;
 use crate::time::Instant;
+use crate::timer::{TimerEntry, TimerKind};
 
 /// Bumps a counter globally and for one user.
 macro_rules! bump {
@@ -231,7 +232,7 @@ impl<P> Tracker<P> {
             _ => e.deadline,
         };
         let epoch = e.epoch;
-        self.timers.arm(at, slot, generation, epoch);
+        self.timers.arm(TimerKind::Event, at, slot, generation, epoch);
     }
 
     /// Sends queued events while the stream is connected and its window has room.
@@ -284,7 +285,7 @@ impl<P> Tracker<P> {
     // ----- finishing ---------------------------------------------------------
 
     /// Ends an event: exactly once, with its outcome, payload handed back.
-    pub(super) fn finish(&mut self, _now: Instant, slot: u32, outcome: Outcome) {
+    pub(super) fn finish(&mut self, now: Instant, slot: u32, outcome: Outcome) {
         let event_id = self.event_id(slot);
         let entry = &mut self.events[slot as usize];
         let e = entry.event.take().expect("finishing a live event");
@@ -354,6 +355,7 @@ impl<P> Tracker<P> {
         }
         if let Some(seq) = skip {
             self.push_skip(stream_id, seq);
+            self.arm_skip_timer(now, index);
         }
         let user_id = self.user(user).id;
         self.commands.push_back(Command::Finish {
@@ -389,12 +391,63 @@ impl<P> Tracker<P> {
                 break;
             }
             let t = self.timers.pop().expect("peeked");
-            let live = self.events[t.slot as usize].generation == t.generation
-                && self.events[t.slot as usize].event.as_ref().is_some_and(|e| e.epoch == t.epoch);
-            if live {
-                self.on_timer(now, t.slot);
+            if self.timer_is_live(&t) {
+                match t.kind {
+                    TimerKind::Event => self.on_timer(now, t.slot),
+                    TimerKind::Skip => self.on_skip_timer(now, t.slot),
+                }
             }
         }
+    }
+
+    /// Whether a timer entry still stands (its target lives and was not re-armed).
+    pub(super) fn timer_is_live(&self, t: &TimerEntry) -> bool {
+        match t.kind {
+            TimerKind::Event => {
+                let entry = &self.events[t.slot as usize];
+                entry.generation == t.generation
+                    && entry.event.as_ref().is_some_and(|e| e.epoch == t.epoch)
+            }
+            TimerKind::Skip => {
+                let entry = &self.streams[t.slot as usize];
+                entry.generation == t.generation
+                    && entry.stream.as_ref().is_some_and(|s| s.skip_epoch == t.epoch)
+            }
+        }
+    }
+
+    /// Arms the stream's skip timer if its client may be waiting for a
+    /// resolved seq (its cumulative ack is below the floor) and none is armed.
+    pub(super) fn arm_skip_timer(&mut self, now: Instant, index: u32) {
+        let s = self.stream(index);
+        if !s.connected || s.skip_armed || s.client_cumulative >= s.ring.floor() {
+            return;
+        }
+        let base = self.base_delay(s);
+        let delay = capped_exponential(&self.config.retry, base, s.skip_resends + 1);
+        let generation = self.streams[index as usize].generation;
+        let s = self.stream_mut(index);
+        s.skip_armed = true;
+        s.skip_epoch = s.skip_epoch.wrapping_add(1);
+        let epoch = s.skip_epoch;
+        let at = now.saturating_add(Duration::from_micros(delay));
+        self.timers.arm(TimerKind::Skip, at, index, generation, epoch);
+    }
+
+    fn on_skip_timer(&mut self, now: Instant, index: u32) {
+        let s = self.stream_mut(index);
+        s.skip_armed = false;
+        let (from, floor) = (s.client_cumulative, s.ring.floor());
+        if !s.connected || from >= floor {
+            s.skip_resends = 0;
+            return;
+        }
+        s.skip_resends = s.skip_resends.saturating_add(1);
+        let user = s.user;
+        bump!(self, user, skips_resent);
+        let stream = self.stream_id(index);
+        self.push_skip_range(stream, SeqRange { start: from, end: floor });
+        self.arm_skip_timer(now, index);
     }
 
     fn on_timer(&mut self, now: Instant, slot: u32) {
@@ -543,10 +596,7 @@ impl<P> Tracker<P> {
             self.budget_wake = None;
         }
         while let Some(top) = self.timers.peek() {
-            let entry = &self.events[top.slot as usize];
-            let live = entry.generation == top.generation
-                && entry.event.as_ref().is_some_and(|e| e.epoch == top.epoch);
-            if live {
+            if self.timer_is_live(top) {
                 break;
             }
             self.timers.pop();

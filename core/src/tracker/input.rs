@@ -102,6 +102,7 @@ impl<P> Tracker<P> {
         let keep = s.abandoned.split_off(&s.client_cumulative.0);
         s.abandoned = keep;
         self.pump(now, index);
+        self.arm_skip_timer(now, index);
         self.after_input(now);
         Ok(())
     }
@@ -142,7 +143,11 @@ impl<P> Tracker<P> {
         bump!(self, user, resumes);
         let s = self.stream_mut(index);
         s.connected = true;
-        s.client_cumulative = s.client_cumulative.max(resume);
+        // The new connection's receiver state is authoritative (it may be a
+        // fresh client that lost everything).
+        s.client_cumulative = resume;
+        s.skip_armed = false;
+        s.skip_resends = 0;
         loop {
             let s = self.stream_mut(index);
             let floor = s.ring.floor();
@@ -173,6 +178,7 @@ impl<P> Tracker<P> {
             }
         }
         self.pump(now, index);
+        self.arm_skip_timer(now, index);
         self.after_input(now);
         Ok(())
     }

@@ -325,7 +325,8 @@ impl<P> Tracker<P> {
                 self.metrics.window_full_events += 1;
             }
             self.arm(slot);
-            self.track_window_full(now, index);
+            // A superseded event may have freed room for the queue's head.
+            self.pump(now, index);
         }
         self.after_input(now);
         Ok(id)

@@ -66,8 +66,13 @@ pub(super) struct Stream {
     /// Abandoned seqs the client has not acked past yet, to tell late acks
     /// apart. Bounded by the window: the oldest are forgotten first.
     pub(super) abandoned: BTreeSet<u64>,
-    /// The highest cumulative ack (or resume point) the client sent.
+    /// The client's cumulative ack: the highest it acked since it last
+    /// connected, or its resume point.
     pub(super) client_cumulative: Seq,
+    /// Whether the skip timer is armed, its epoch, and how often skips were resent.
+    pub(super) skip_armed: bool,
+    pub(super) skip_epoch: u32,
+    pub(super) skip_resends: u32,
 }
 
 impl Stream {
@@ -84,6 +89,9 @@ impl Stream {
             window_full_since: None,
             abandoned: BTreeSet::new(),
             client_cumulative: Seq(0),
+            skip_armed: false,
+            skip_epoch: 0,
+            skip_resends: 0,
         }
     }
 }

@@ -1,0 +1,313 @@
+//! A hierarchical timing wheel with packed-array buckets and O(1) removal.
+//!
+//! Seven levels of 64 slots; level `l` slots are `64^l` µs wide, so the wheel
+//! covers the aligned block of 2^42 µs (about 51 days) its current time is in;
+//! timers beyond that block wait in an overflow bucket until time gets there. Each bucket is a `Vec<u32>` of
+//! keys; the owner of a key remembers where it sits ([`Pos`]) so that a timer
+//! is removed with one `swap_remove`, and no stale entry ever lingers: memory
+//! follows the number of live timers exactly.
+//!
+//! The wheel never stores times. It asks the owner ([`TimerStore`]) for a key's
+//! exact expiry when it cascades the key to a lower level, and tells the owner
+//! whenever a key moves. Entries at a lower level always expire before entries
+//! at a higher one, so the next expiry is the first occupied slot of the
+//! lowest non-empty level: exact at level 0, a lower bound above it.
+
+use alloc::vec::Vec;
+
+const BITS: u32 = 6;
+const SLOTS: usize = 1 << BITS;
+const LEVELS: usize = 7;
+/// The wheel covers aligned blocks of this many µs.
+const BLOCK: u64 = 1 << (BITS as usize * LEVELS);
+/// The bucket of timers beyond the current block.
+const FAR: usize = LEVELS * SLOTS;
+
+/// Where a key sits: level, slot, index in the bucket.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pos {
+    bucket: u16,
+    index: u32,
+}
+
+impl Pos {
+    /// A position that is in no bucket.
+    pub(crate) const NONE: Pos = Pos { bucket: u16::MAX, index: 0 };
+
+    pub(crate) fn is_none(self) -> bool {
+        self.bucket == u16::MAX
+    }
+}
+
+/// The owner of the keys: knows each key's expiry and records its position.
+pub(crate) trait TimerStore {
+    /// The exact expiry of `key`, µs.
+    fn expiry(&self, key: u32) -> u64;
+    /// `key` now sits at `pos`.
+    fn set_pos(&mut self, key: u32, pos: Pos);
+}
+
+#[derive(Debug)]
+pub(crate) struct TimerWheel {
+    /// Every timer before this has fired.
+    elapsed: u64,
+    buckets: Vec<Vec<u32>>,
+    /// Per level, a bit per non-empty slot.
+    occupied: [u64; LEVELS],
+    len: usize,
+}
+
+impl Default for TimerWheel {
+    fn default() -> Self {
+        TimerWheel {
+            elapsed: 0,
+            buckets: (0..=FAR).map(|_| Vec::new()).collect(),
+            occupied: [0; LEVELS],
+            len: 0,
+        }
+    }
+}
+
+/// The level `when` belongs to, seen from `elapsed` (the highest 6-bit group
+/// in which they differ).
+fn level_for(elapsed: u64, when: u64) -> usize {
+    let masked = (elapsed ^ when) | (SLOTS as u64 - 1);
+    let significant = 63 - masked.leading_zeros() as usize;
+    significant / BITS as usize
+}
+
+fn slot_for(level: usize, when: u64) -> usize {
+    ((when >> (level * BITS as usize)) as usize) & (SLOTS - 1)
+}
+
+impl TimerWheel {
+    /// Live timers.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Bytes held by the buckets.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.buckets.iter().map(|b| b.capacity() * 4).sum::<usize>()
+            + self.buckets.capacity() * core::mem::size_of::<Vec<u32>>()
+    }
+
+    /// Schedules `key` at `when` µs (clamped to now: a past time fires next).
+    pub(crate) fn insert(&mut self, key: u32, when: u64, store: &mut impl TimerStore) {
+        let when = when.max(self.elapsed);
+        let bucket = if when > self.elapsed | (BLOCK - 1) {
+            FAR
+        } else {
+            let level = level_for(self.elapsed, when);
+            let slot = slot_for(level, when);
+            self.occupied[level] |= 1 << slot;
+            level * SLOTS + slot
+        };
+        let b = &mut self.buckets[bucket];
+        let index = b.len() as u32;
+        b.push(key);
+        self.len += 1;
+        store.set_pos(key, Pos { bucket: bucket as u16, index });
+    }
+
+    /// Removes `key`, which sits at `pos`.
+    pub(crate) fn remove(&mut self, key: u32, pos: Pos, store: &mut impl TimerStore) {
+        debug_assert!(!pos.is_none());
+        let b = &mut self.buckets[pos.bucket as usize];
+        debug_assert_eq!(b[pos.index as usize], key);
+        b.swap_remove(pos.index as usize);
+        if let Some(&moved) = b.get(pos.index as usize) {
+            store.set_pos(moved, pos);
+        }
+        if b.is_empty() && (pos.bucket as usize) < FAR {
+            let (level, slot) = (pos.bucket as usize / SLOTS, pos.bucket as usize % SLOTS);
+            self.occupied[level] &= !(1 << slot);
+        }
+        self.len -= 1;
+        store.set_pos(key, Pos::NONE);
+    }
+
+    /// The next occupied (level, slot) and the earliest time it can hold.
+    fn next_expiration(&self) -> Option<(usize, usize, u64)> {
+        for level in 0..LEVELS {
+            let occupied = self.occupied[level];
+            if occupied == 0 {
+                continue;
+            }
+            let shift = level * BITS as usize;
+            let now_slot = slot_for(level, self.elapsed);
+            // Slots at or after the current one, in wheel order.
+            let rotated = occupied.rotate_right(now_slot as u32);
+            let distance = rotated.trailing_zeros() as usize;
+            let slot = (now_slot + distance) % SLOTS;
+            let level_range = 1u64 << (shift + BITS as usize);
+            let level_start = self.elapsed & !(level_range - 1);
+            let mut deadline = level_start + ((slot as u64) << shift);
+            if deadline < self.elapsed & !((1u64 << shift) - 1) {
+                // Wrapped into the next turn of this level.
+                deadline += level_range;
+            }
+            return Some((level, slot, deadline.max(self.elapsed)));
+        }
+        // Only timers beyond this block are left: wake at the next block.
+        (!self.buckets[FAR].is_empty())
+            .then(|| (LEVELS, 0, (self.elapsed | (BLOCK - 1)).saturating_add(1)))
+    }
+
+    /// The earliest time a timer may fire: exact when the next one sits at
+    /// level 0, otherwise a lower bound (waking then only cascades).
+    pub(crate) fn next_wake(&self) -> Option<u64> {
+        self.next_expiration().map(|(_, _, at)| at)
+    }
+
+    /// The next key due at or before `now`, or `None`. Cascades higher levels
+    /// as time passes. Keys due at the same µs come out in a deterministic order.
+    pub(crate) fn poll(&mut self, now: u64, store: &mut impl TimerStore) -> Option<u32> {
+        loop {
+            let (level, slot, deadline) = self.next_expiration()?;
+            if deadline > now {
+                return None;
+            }
+            self.elapsed = deadline;
+            if level == 0 {
+                let bucket = slot;
+                let key = self.buckets[bucket].pop().expect("occupied slot has a key");
+                if self.buckets[bucket].is_empty() {
+                    self.occupied[0] &= !(1 << slot);
+                }
+                self.len -= 1;
+                debug_assert!(store.expiry(key) <= now);
+                store.set_pos(key, Pos::NONE);
+                return Some(key);
+            }
+            // A higher-level slot (or, at `LEVELS`, a new block): move all its
+            // timers down to where their exact times belong, so that lower
+            // levels stay earlier than higher ones.
+            let bucket = if level == LEVELS { FAR } else { level * SLOTS + slot };
+            if level < LEVELS {
+                self.occupied[level] &= !(1 << slot);
+            }
+            let mut keys = core::mem::take(&mut self.buckets[bucket]);
+            self.len -= keys.len();
+            for &key in &keys {
+                let when = store.expiry(key);
+                self.insert(key, when, store);
+            }
+            keys.clear();
+            if self.buckets[bucket].is_empty() {
+                // Keep the allocation for the next time this slot fills.
+                self.buckets[bucket] = keys;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeSet;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    #[derive(Default)]
+    struct Store {
+        expiry: Vec<u64>,
+        pos: Vec<Pos>,
+    }
+
+    impl TimerStore for Store {
+        fn expiry(&self, key: u32) -> u64 {
+            self.expiry[key as usize]
+        }
+        fn set_pos(&mut self, key: u32, pos: Pos) {
+            self.pos[key as usize] = pos;
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(u64),
+        Remove(usize),
+        Advance(u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => prop_oneof![0u64..100, 0u64..10_000, 0u64..10_000_000, 0u64..(1 << 44)].prop_map(Op::Insert),
+            1 => any::<usize>().prop_map(Op::Remove),
+            3 => prop_oneof![0u64..100, 0u64..100_000, 0u64..(1 << 40)].prop_map(Op::Advance),
+        ]
+    }
+
+    proptest! {
+        /// The wheel fires exactly what a sorted set of (time, key) says is
+        /// due, never early, and its wake-up never comes after a due timer.
+        #[test]
+        fn agrees_with_a_sorted_set(ops in proptest::collection::vec(op(), 1..200)) {
+            let mut wheel = TimerWheel::default();
+            let mut store = Store::default();
+            let mut model: BTreeSet<(u64, u32)> = BTreeSet::new();
+            let mut now = 0u64;
+            for op in ops {
+                match op {
+                    Op::Insert(delta) => {
+                        let key = store.expiry.len() as u32;
+                        let when = now + delta;
+                        store.expiry.push(when);
+                        store.pos.push(Pos::NONE);
+                        wheel.insert(key, when, &mut store);
+                        model.insert((when, key));
+                    }
+                    Op::Remove(i) => {
+                        if model.is_empty() { continue; }
+                        let &(when, key) = model.iter().nth(i % model.len()).unwrap();
+                        model.remove(&(when, key));
+                        let pos = store.pos[key as usize];
+                        wheel.remove(key, pos, &mut store);
+                    }
+                    Op::Advance(delta) => {
+                        now += delta;
+                        if let (Some(wake), Some(&(first, _))) = (wheel.next_wake(), model.first()) {
+                            prop_assert!(wake <= first, "wake {} after due {}", wake, first);
+                        }
+                        let mut fired = vec![];
+                        while let Some(key) = wheel.poll(now, &mut store) {
+                            fired.push((store.expiry[key as usize], key));
+                        }
+                        let due: Vec<_> = model.iter().take_while(|(w, _)| *w <= now).copied().collect();
+                        let mut sorted = fired.clone();
+                        sorted.sort();
+                        prop_assert_eq!(&sorted, &due);
+                        // Fired in time order.
+                        prop_assert!(fired.windows(2).all(|w| w[0].0 <= w[1].0));
+                        for d in &due { model.remove(d); }
+                    }
+                }
+                prop_assert_eq!(wheel.len(), model.len());
+                for &(_, key) in &model {
+                    let pos = store.pos[key as usize];
+                    prop_assert!(!pos.is_none());
+                    prop_assert_eq!(wheel.buckets[pos.bucket as usize][pos.index as usize], key);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn far_timers_cascade_down_exactly() {
+        let mut wheel = TimerWheel::default();
+        let mut store = Store { expiry: vec![1 << 43, 5, 70_000], pos: vec![Pos::NONE; 3] };
+        for key in 0..3 {
+            wheel.insert(key, store.expiry[key as usize], &mut store);
+        }
+        assert_eq!(wheel.next_wake(), Some(5));
+        assert_eq!(wheel.poll(4, &mut store), None);
+        assert_eq!(wheel.poll(5, &mut store), Some(1));
+        assert_eq!(wheel.poll(69_999, &mut store), None);
+        assert!(wheel.next_wake().unwrap() <= 70_000);
+        assert_eq!(wheel.poll(70_000, &mut store), Some(2));
+        assert_eq!(wheel.poll((1 << 43) - 1, &mut store), None);
+        assert_eq!(wheel.poll(1 << 43, &mut store), Some(0));
+        assert_eq!(wheel.len(), 0);
+    }
+}
