@@ -94,9 +94,7 @@ mod receiver;
 mod ring;
 mod rtt;
 mod time;
-mod timer;
 mod tracker;
-#[allow(dead_code)] // wired into the tracker next
 mod wheel;
 mod wire;
 

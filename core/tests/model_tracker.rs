@@ -487,7 +487,7 @@ fn drain(tracker: &mut Tracker<u32>, model: &Model, seen: &mut Observed) {
                 let t = seen.transmissions.get_mut(&event).expect("retry before send");
                 assert_eq!(t.1, seq, "seq changed between attempts");
                 assert_eq!(attempt, t.0 + 1, "attempts not consecutive");
-                assert!(attempt >= 2 && attempt <= ATTEMPTS_MAX);
+                assert!((2..=ATTEMPTS_MAX).contains(&attempt));
                 t.0 = attempt;
             }
             Command::Skip { stream, seqs } => {

@@ -1,5 +1,6 @@
 //! The tracker's internals: slabs, transmission, timers, budgets, finishing.
 
+use alloc::vec::Vec;
 use core::time::Duration;
 
 use super::state::{Event, EventSlot, Phase, Stream, User};
@@ -11,7 +12,7 @@ use crate::error::{StreamError, SubmitError};
 use crate::ids::{EventId, Seq, SeqRange, StreamId, UserId};
 use crate::metrics::Metrics;
 use crate::time::Instant;
-use crate::timer::{TimerEntry, TimerKind};
+use crate::wheel::{Pos, TimerStore};
 
 /// Bumps a counter globally and for one user.
 macro_rules! bump {
@@ -222,17 +223,33 @@ impl<P> Tracker<P> {
     }
 
     /// Arms the event's single timer: the earlier of its attempt timeout
-    /// (in flight only) and its deadline.
+    /// (in flight only) and its deadline. Replaces any timer it had.
     pub(super) fn arm(&mut self, slot: u32) {
-        let generation = self.events[slot as usize].generation;
-        let e = self.event_mut(slot);
-        e.epoch = e.epoch.wrapping_add(1);
-        let at = match e.phase {
-            Phase::InFlight => e.timeout.min(e.deadline),
-            _ => e.deadline,
-        };
-        let epoch = e.epoch;
-        self.timers.arm(TimerKind::Event, at, slot, generation, epoch);
+        let e = self.event(slot);
+        let (pos, at) = (e.timer, event_expiry(e));
+        let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+        if !pos.is_none() {
+            self.wheel.remove(slot, pos, &mut store);
+        }
+        self.wheel.insert(slot, at.as_micros(), &mut store);
+    }
+
+    /// Removes the event's timer, if armed.
+    pub(super) fn disarm(&mut self, slot: u32) {
+        let pos = self.event(slot).timer;
+        if !pos.is_none() {
+            let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+            self.wheel.remove(slot, pos, &mut store);
+        }
+    }
+
+    /// Removes the stream's skip timer, if armed.
+    pub(super) fn disarm_skip(&mut self, index: u32) {
+        let pos = self.stream(index).skip_timer;
+        if !pos.is_none() {
+            let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+            self.wheel.remove(index | STREAM_KEY, pos, &mut store);
+        }
     }
 
     /// Sends queued events while the stream is connected and its window has room.
@@ -286,6 +303,7 @@ impl<P> Tracker<P> {
 
     /// Ends an event: exactly once, with its outcome, payload handed back.
     pub(super) fn finish(&mut self, now: Instant, slot: u32, outcome: Outcome) {
+        self.disarm(slot);
         let event_id = self.event_id(slot);
         let entry = &mut self.events[slot as usize];
         let e = entry.event.take().expect("finishing a live event");
@@ -384,59 +402,42 @@ impl<P> Tracker<P> {
 
     // ----- timers and the retry budget ---------------------------------------
 
-    /// Runs every timer due at `now`, oldest first.
+    /// Runs every timer due at `now`, in time order.
     pub(super) fn run_timers(&mut self, now: Instant) {
-        while let Some(top) = self.timers.peek() {
-            if top.at > now {
-                break;
-            }
-            let t = self.timers.pop().expect("peeked");
-            if self.timer_is_live(&t) {
-                match t.kind {
-                    TimerKind::Event => self.on_timer(now, t.slot),
-                    TimerKind::Skip => self.on_skip_timer(now, t.slot),
-                }
-            }
-        }
-    }
-
-    /// Whether a timer entry still stands (its target lives and was not re-armed).
-    pub(super) fn timer_is_live(&self, t: &TimerEntry) -> bool {
-        match t.kind {
-            TimerKind::Event => {
-                let entry = &self.events[t.slot as usize];
-                entry.generation == t.generation
-                    && entry.event.as_ref().is_some_and(|e| e.epoch == t.epoch)
-            }
-            TimerKind::Skip => {
-                let entry = &self.streams[t.slot as usize];
-                entry.generation == t.generation
-                    && entry.stream.as_ref().is_some_and(|s| s.skip_epoch == t.epoch)
+        loop {
+            let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+            let Some(key) = self.wheel.poll(now.as_micros(), &mut store) else { break };
+            if key & STREAM_KEY != 0 {
+                self.on_skip_timer(now, key & !STREAM_KEY);
+            } else {
+                self.on_timer(now, key);
             }
         }
     }
 
     /// Arms the stream's skip timer if its client may be waiting for a
-    /// resolved seq (its cumulative ack is below the floor) and none is armed.
+    /// resolved seq (its cumulative ack is below the floor), none is armed,
+    /// and it has not been resent `attempts_max` times without the client
+    /// making progress (new event frames carry the floor in any case).
     pub(super) fn arm_skip_timer(&mut self, now: Instant, index: u32) {
         let s = self.stream(index);
-        if !s.connected || s.skip_armed || s.client_cumulative >= s.ring.floor() {
+        if !s.connected
+            || !s.skip_timer.is_none()
+            || s.client_cumulative >= s.ring.floor()
+            || s.skip_resends >= self.config.retry.attempts_max
+        {
             return;
         }
         let base = self.base_delay(s);
         let delay = capped_exponential(&self.config.retry, base, s.skip_resends + 1);
-        let generation = self.streams[index as usize].generation;
-        let s = self.stream_mut(index);
-        s.skip_armed = true;
-        s.skip_epoch = s.skip_epoch.wrapping_add(1);
-        let epoch = s.skip_epoch;
         let at = now.saturating_add(Duration::from_micros(delay));
-        self.timers.arm(TimerKind::Skip, at, index, generation, epoch);
+        self.stream_mut(index).skip_at = at;
+        let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+        self.wheel.insert(index | STREAM_KEY, at.as_micros(), &mut store);
     }
 
     fn on_skip_timer(&mut self, now: Instant, index: u32) {
         let s = self.stream_mut(index);
-        s.skip_armed = false;
         let (from, floor) = (s.client_cumulative, s.ring.floor());
         if !s.connected || from >= floor {
             s.skip_resends = 0;
@@ -595,12 +596,6 @@ impl<P> Tracker<P> {
         } else {
             self.budget_wake = None;
         }
-        while let Some(top) = self.timers.peek() {
-            if self.timer_is_live(top) {
-                break;
-            }
-            self.timers.pop();
-        }
     }
 
     /// Un-jittered timeout of the given attempt on the event's stream.
@@ -612,5 +607,45 @@ impl<P> Tracker<P> {
 
     pub(super) fn user_slot(&self, user: UserId) -> Option<u32> {
         self.user_index.get(&user).copied()
+    }
+}
+
+/// Wheel keys with this bit name a stream's skip timer; without it, an event.
+pub(super) const STREAM_KEY: u32 = 1 << 31;
+
+/// When an event's timer fires: the earlier of its attempt timeout (in flight
+/// only) and its deadline.
+fn event_expiry<P>(e: &Event<P>) -> Instant {
+    match e.phase {
+        Phase::InFlight => e.timeout.min(e.deadline),
+        _ => e.deadline,
+    }
+}
+
+/// The wheel's view of the slabs: expiries and positions of its keys.
+pub(super) struct Store<'a, P> {
+    pub(super) events: &'a mut Vec<EventSlot<P>>,
+    pub(super) streams: &'a mut Vec<super::state::StreamSlot>,
+}
+
+impl<P> TimerStore for Store<'_, P> {
+    fn expiry(&self, key: u32) -> u64 {
+        if key & STREAM_KEY != 0 {
+            let s = self.streams[(key & !STREAM_KEY) as usize].stream.as_ref();
+            s.expect("timer of a live stream").skip_at.as_micros()
+        } else {
+            let e = self.events[key as usize].event.as_ref();
+            event_expiry(e.expect("timer of a live event")).as_micros()
+        }
+    }
+
+    fn set_pos(&mut self, key: u32, pos: Pos) {
+        if key & STREAM_KEY != 0 {
+            let s = self.streams[(key & !STREAM_KEY) as usize].stream.as_mut();
+            s.expect("timer of a live stream").skip_timer = pos;
+        } else {
+            let e = self.events[key as usize].event.as_mut();
+            e.expect("timer of a live event").timer = pos;
+        }
     }
 }

@@ -61,7 +61,11 @@ impl<P> Tracker<P> {
 
         // Valid: from here on the ack takes effect.
         let s = self.stream_mut(index);
-        s.client_cumulative = s.client_cumulative.max(ack.cumulative);
+        if ack.cumulative > s.client_cumulative {
+            // The client makes progress: skips may be resent again.
+            s.client_cumulative = ack.cumulative;
+            s.skip_resends = 0;
+        }
         let mut newly = 0u64;
         loop {
             let s = self.stream_mut(index);
@@ -146,7 +150,6 @@ impl<P> Tracker<P> {
         // The new connection's receiver state is authoritative (it may be a
         // fresh client that lost everything).
         s.client_cumulative = resume;
-        s.skip_armed = false;
         s.skip_resends = 0;
         loop {
             let s = self.stream_mut(index);

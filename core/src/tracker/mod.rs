@@ -18,7 +18,7 @@ use crate::error::{CancelError, ConfigError, OpenError, Rejected, StreamError, S
 use crate::ids::{EventId, Seq, StreamId, UserId};
 use crate::metrics::Metrics;
 use crate::time::Instant;
-use crate::timer::TimerQueue;
+use crate::wheel::TimerWheel;
 
 use state::{Event, EventSlot, Phase, Stream, StreamSlot, User};
 
@@ -137,7 +137,7 @@ pub struct Tracker<P> {
     users: Vec<Option<User>>,
     free_users: Vec<u32>,
     user_index: BTreeMap<UserId, u32>,
-    timers: TimerQueue,
+    wheel: TimerWheel,
     commands: VecDeque<Command<P>>,
     metrics: Metrics,
     global_budget: Option<TokenBucket>,
@@ -170,7 +170,7 @@ impl<P> Tracker<P> {
             users: Vec::new(),
             free_users: Vec::new(),
             user_index: BTreeMap::new(),
-            timers: TimerQueue::default(),
+            wheel: TimerWheel::default(),
             commands: VecDeque::new(),
             metrics: Metrics::default(),
             deferred_users: VecDeque::new(),
@@ -227,6 +227,7 @@ impl<P> Tracker<P> {
         for slot in slots {
             self.finish(now, slot, crate::command::Outcome::StreamClosed);
         }
+        self.disarm_skip(index);
         let slot = &mut self.streams[index as usize];
         let closed = slot.stream.take().expect("checked above");
         if slot.generation < u32::MAX {
@@ -294,7 +295,7 @@ impl<P> Tracker<P> {
             sent_at: now,
             timeout: Instant::MAX,
             prev_delay: 0,
-            epoch: 0,
+            timer: crate::wheel::Pos::NONE,
             key: options.conflation_key,
             payload,
         };
@@ -366,10 +367,12 @@ impl<P> Tracker<P> {
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called,
-    /// or `None` if nothing is waiting on time.
+    /// or `None` if nothing is waiting on time. Never later than the next
+    /// retry, expiry or skip; it may be earlier (the timer wheel then only
+    /// moves far timers closer), so a call at that time may do nothing visible.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let timer = self.timers.peek().map(|e| e.at);
+        let timer = self.wheel.next_wake().map(Instant::from_micros);
         match (timer, self.budget_wake) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -467,7 +470,7 @@ impl<P> Tracker<P> {
             + self.free_events.capacity() * 4
             + self.streams.capacity() * size_of::<StreamSlot>()
             + streams
-            + self.timers.capacity() * size_of::<crate::timer::TimerEntry>()
+            + self.wheel.heap_bytes()
             + self.commands.capacity() * size_of::<Command<P>>()
     }
 }

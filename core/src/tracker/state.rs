@@ -9,6 +9,7 @@ use crate::metrics::Metrics;
 use crate::ring::SeqRing;
 use crate::rtt::RttEstimator;
 use crate::time::Instant;
+use crate::wheel::Pos;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -37,8 +38,8 @@ pub(super) struct Event<P> {
     pub(super) timeout: Instant,
     /// The latest drawn delay, µs (decorrelated jitter).
     pub(super) prev_delay: u64,
-    /// Bumped on every re-arm; older timer entries are stale.
-    pub(super) epoch: u32,
+    /// Where its timer sits in the wheel.
+    pub(super) timer: Pos,
     pub(super) key: Option<u64>,
     pub(super) payload: P,
 }
@@ -69,9 +70,10 @@ pub(super) struct Stream {
     /// The client's cumulative ack: the highest it acked since it last
     /// connected, or its resume point.
     pub(super) client_cumulative: Seq,
-    /// Whether the skip timer is armed, its epoch, and how often skips were resent.
-    pub(super) skip_armed: bool,
-    pub(super) skip_epoch: u32,
+    /// The skip timer: where it sits in the wheel, when it fires, and how
+    /// often skips were resent since the client last made progress.
+    pub(super) skip_timer: Pos,
+    pub(super) skip_at: Instant,
     pub(super) skip_resends: u32,
 }
 
@@ -89,8 +91,8 @@ impl Stream {
             window_full_since: None,
             abandoned: BTreeSet::new(),
             client_cumulative: Seq(0),
-            skip_armed: false,
-            skip_epoch: 0,
+            skip_timer: Pos::NONE,
+            skip_at: Instant::MAX,
             skip_resends: 0,
         }
     }
