@@ -52,6 +52,9 @@ pub(crate) struct TimerWheel {
     /// Every timer before this has fired.
     elapsed: u64,
     buckets: Vec<Vec<u32>>,
+    /// Per bucket, a lower bound on its timers' expiries (exact until one is
+    /// removed): wake-ups land on it instead of the slot's start.
+    mins: Vec<u64>,
     /// Per level, a bit per non-empty slot.
     occupied: [u64; LEVELS],
     len: usize,
@@ -62,6 +65,7 @@ impl Default for TimerWheel {
         TimerWheel {
             elapsed: 0,
             buckets: (0..=FAR).map(|_| Vec::new()).collect(),
+            mins: alloc::vec![u64::MAX; FAR + 1],
             occupied: [0; LEVELS],
             len: 0,
         }
@@ -82,6 +86,7 @@ fn slot_for(level: usize, when: u64) -> usize {
 
 impl TimerWheel {
     /// Live timers.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -106,6 +111,7 @@ impl TimerWheel {
         let b = &mut self.buckets[bucket];
         let index = b.len() as u32;
         b.push(key);
+        self.mins[bucket] = self.mins[bucket].min(when);
         self.len += 1;
         store.set_pos(key, Pos { bucket: bucket as u16, index });
     }
@@ -119,9 +125,12 @@ impl TimerWheel {
         if let Some(&moved) = b.get(pos.index as usize) {
             store.set_pos(moved, pos);
         }
-        if b.is_empty() && (pos.bucket as usize) < FAR {
-            let (level, slot) = (pos.bucket as usize / SLOTS, pos.bucket as usize % SLOTS);
-            self.occupied[level] &= !(1 << slot);
+        if b.is_empty() {
+            self.mins[pos.bucket as usize] = u64::MAX;
+            if (pos.bucket as usize) < FAR {
+                let (level, slot) = (pos.bucket as usize / SLOTS, pos.bucket as usize % SLOTS);
+                self.occupied[level] &= !(1 << slot);
+            }
         }
         self.len -= 1;
         store.set_pos(key, Pos::NONE);
@@ -147,15 +156,19 @@ impl TimerWheel {
                 // Wrapped into the next turn of this level.
                 deadline += level_range;
             }
-            return Some((level, slot, deadline.max(self.elapsed)));
+            let min = self.mins[level * SLOTS + slot];
+            return Some((level, slot, deadline.max(self.elapsed).max(min)));
         }
         // Only timers beyond this block are left: wake at the next block.
-        (!self.buckets[FAR].is_empty())
-            .then(|| (LEVELS, 0, (self.elapsed | (BLOCK - 1)).saturating_add(1)))
+        (!self.buckets[FAR].is_empty()).then(|| {
+            let block = (self.elapsed | (BLOCK - 1)).saturating_add(1);
+            (LEVELS, 0, block.max(self.mins[FAR]))
+        })
     }
 
-    /// The earliest time a timer may fire: exact when the next one sits at
-    /// level 0, otherwise a lower bound (waking then only cascades).
+    /// The earliest time a timer may fire: a lower bound, exact unless timers
+    /// were removed from the bucket that holds the next one (waking early
+    /// then only moves timers closer).
     pub(crate) fn next_wake(&self) -> Option<u64> {
         self.next_expiration().map(|(_, _, at)| at)
     }
@@ -174,6 +187,7 @@ impl TimerWheel {
                 let key = self.buckets[bucket].pop().expect("occupied slot has a key");
                 if self.buckets[bucket].is_empty() {
                     self.occupied[0] &= !(1 << slot);
+                    self.mins[bucket] = u64::MAX;
                 }
                 self.len -= 1;
                 debug_assert!(store.expiry(key) <= now);
@@ -188,6 +202,7 @@ impl TimerWheel {
                 self.occupied[level] &= !(1 << slot);
             }
             let mut keys = core::mem::take(&mut self.buckets[bucket]);
+            self.mins[bucket] = u64::MAX;
             self.len -= keys.len();
             for &key in &keys {
                 let when = store.expiry(key);
