@@ -242,6 +242,46 @@ struct Span {
 /// A frame that cannot be right (another stream, attempt 0, a seq beyond the
 /// window, an empty skip) is a [`ReceiveError`] and changes nothing. Nothing a
 /// peer sends can panic the receiver.
+///
+/// # Example
+///
+/// ```
+/// # #[cfg(feature = "json")] {
+/// use acktrack::{Delivery, DecodeLimits, Frame, Instant, Receiver, ReceiverConfig, Seq, StreamId};
+///
+/// let stream = StreamId::from_bits(1);
+/// let mut rx: Receiver<String> = Receiver::new(stream, ReceiverConfig::default())?;
+/// let mut now = Instant::ZERO;
+/// // First frame on a connection: the hello with the resume point.
+/// assert_eq!(Frame::<String>::Hello(rx.hello()).to_json()?,
+///            r#"{"type":"hello","stream":"1","resume":0}"#);
+///
+/// // Seq 1 overtook seq 0, and seq 0 was retransmitted once.
+/// for text in [
+///     r#"{"type":"event","stream":"1","seq":1,"attempt":1,"floor":0,"payload":"b"}"#,
+///     r#"{"type":"event","stream":"1","seq":0,"attempt":2,"floor":0,"payload":"a"}"#,
+/// ] {
+///     let frame = Frame::from_json(text.as_bytes(), DecodeLimits::default())?;
+///     rx.handle_frame(now, frame)?;
+///     while let Some(delivery) = rx.poll_delivery() {
+///         if let Delivery::Event { payload, .. } = delivery {
+///             println!("app got {payload}"); // "a", then "b"
+///         }
+///     }
+///     if let Some(ack) = rx.poll_ack() {
+///         let _bytes = Frame::<String>::Ack(ack).to_json()?; // write it to the socket
+///     }
+/// }
+/// // Sleep until `poll_timeout`, then let the receiver act.
+/// if let Some(at) = rx.poll_timeout() {
+///     now = at;
+///     rx.handle_timeout(now);
+/// }
+/// assert_eq!(rx.resume(), Seq(2));
+/// assert_eq!(rx.metrics().delivered, 2);
+/// # }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct Receiver<P> {
     stream: StreamId,
