@@ -171,10 +171,10 @@ impl<P> Tracker<P> {
     fn schedule_attempt(&mut self, now: Instant, slot: u32) {
         let e = self.event(slot);
         let base = self.base_delay(self.stream(e.stream));
-        let (attempts, prev) = (e.attempts, e.prev_delay);
+        let (attempts, prev) = (e.attempts(), u64::from(e.prev_delay));
         let delay = draw_delay(&self.config.retry, base, attempts, prev, &mut self.rng);
         let e = self.event_mut(slot);
-        e.prev_delay = delay;
+        e.prev_delay = u32::try_from(delay).unwrap_or(u32::MAX);
         e.timeout = now.saturating_add(Duration::from_micros(delay));
         self.arm(slot);
     }
@@ -190,7 +190,7 @@ impl<P> Tracker<P> {
         e.seq = seq;
         e.attempts = 1;
         e.phase = Phase::InFlight;
-        e.sent_at = now;
+        e.set_sent(now);
         self.schedule_attempt(now, slot);
         self.metrics.in_flight += 1;
         self.user_mut(user).metrics.in_flight += 1;
@@ -212,8 +212,8 @@ impl<P> Tracker<P> {
         debug_assert!(e.phase != Phase::Queued);
         e.attempts += 1;
         e.phase = Phase::InFlight;
-        e.sent_at = now;
-        let (index, seq, attempt) = (e.stream, e.seq, e.attempts);
+        e.set_sent(now);
+        let (index, seq, attempt) = (e.stream, e.seq, e.attempts());
         self.schedule_attempt(now, slot);
         let user = self.stream(index).user;
         bump!(self, user, retried);
@@ -344,8 +344,9 @@ impl<P> Tracker<P> {
             self.metrics.in_flight -= 1;
             self.user_mut(user).metrics.in_flight -= 1;
         }
-        let s = self.stream_mut(index);
-        if let Some(key) = e.key {
+        if e.keyed {
+            let key = self.keys.remove(&slot).expect("a keyed event has its key");
+            let s = self.stream_mut(index);
             if s.conflation.get(&key) == Some(&slot) {
                 s.conflation.remove(&key);
             }
@@ -471,7 +472,7 @@ impl<P> Tracker<P> {
     pub(super) fn attempt_timed_out(&mut self, now: Instant, slot: u32) {
         let e = self.event(slot);
         let index = e.stream;
-        let attempts = e.attempts;
+        let attempts = e.attempts();
         let s = self.stream(index);
         let user = s.user;
         if !s.connected {
@@ -602,7 +603,7 @@ impl<P> Tracker<P> {
     pub(super) fn nominal_delay(&self, slot: u32) -> Duration {
         let e = self.event(slot);
         let base = self.base_delay(self.stream(e.stream));
-        Duration::from_micros(capped_exponential(&self.config.retry, base, e.attempts.max(1)))
+        Duration::from_micros(capped_exponential(&self.config.retry, base, e.attempts().max(1)))
     }
 
     pub(super) fn user_slot(&self, user: UserId) -> Option<u32> {

@@ -46,7 +46,7 @@ impl<P> Tracker<P> {
         // The echoed transmission, if its event is still pending.
         let echo = s.ring.get(ack.echo.seq).map(|slot| {
             let e = self.event(slot);
-            (e.attempts, e.sent_at)
+            (e.attempts(), e.sent_at())
         });
         if let Some((attempts, _)) = echo {
             if ack.echo.attempt > attempts {
@@ -88,8 +88,8 @@ impl<P> Tracker<P> {
         let echo_confirmed = echo.is_some() && self.stream(index).ring.get(ack.echo.seq).is_none();
         if let (true, Some((attempts, sent_at))) = (echo_confirmed, echo) {
             if ack.echo.attempt == attempts {
-                let sample = now.saturating_duration_since(sent_at);
-                if let Some(config) = self.config.rto {
+                let sample = sent_at.map(|at| now.saturating_duration_since(at));
+                if let (Some(config), Some(sample)) = (self.config.rto, sample) {
                     if let Some(rtt) = &mut self.stream_mut(index).rtt {
                         rtt.on_sample(sample, &config);
                     }
@@ -114,7 +114,7 @@ impl<P> Tracker<P> {
     fn confirm(&mut self, now: Instant, slot: u32) {
         let e = self.event(slot);
         let outcome = Outcome::Confirmed {
-            attempts: e.attempts,
+            attempts: e.attempts(),
             latency: now.saturating_duration_since(e.submitted_at),
         };
         self.finish(now, slot, outcome);
@@ -169,7 +169,7 @@ impl<P> Tracker<P> {
             let e = self.event(slot);
             if e.deadline <= now {
                 self.finish(now, slot, Outcome::Expired { reason: crate::ExpiryReason::Deadline });
-            } else if e.attempts < attempts_max {
+            } else if e.attempts() < attempts_max {
                 self.retransmit(now, slot);
             } else {
                 // No attempt left to spend: give the last one a fresh timeout.
@@ -296,7 +296,7 @@ impl<P> Tracker<P> {
         if let Some(slot) = s.ring.get(seq) {
             bump!(self, user, transmit_failures);
             let e = self.event(slot);
-            if e.phase == Phase::InFlight && e.attempts < self.config.retry.attempts_max {
+            if e.phase == Phase::InFlight && e.attempts() < self.config.retry.attempts_max {
                 self.attempt_timed_out(now, slot);
             }
         }

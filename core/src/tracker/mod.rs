@@ -146,6 +146,8 @@ pub struct Tracker<P> {
     /// When a deferred retry can next get a token by refill alone.
     budget_wake: Option<Instant>,
     rng: ChaCha8Rng,
+    /// Conflation keys of the pending events that have one, by event slot.
+    keys: BTreeMap<u32, u64>,
     /// Pending events, the memory bound.
     pending: u32,
     open_streams: u32,
@@ -161,6 +163,7 @@ impl<P> Tracker<P> {
                 .as_ref()
                 .map(|b| TokenBucket::new(b, Instant::ZERO)),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
+            keys: BTreeMap::new(),
             config,
             now: Instant::ZERO,
             events: Vec::new(),
@@ -292,17 +295,18 @@ impl<P> Tracker<P> {
             seq: Seq(0),
             submitted_at: now,
             deadline: now.saturating_add(deadline_span),
-            sent_at: now,
+            sent_offset: 0,
             timeout: Instant::MAX,
             prev_delay: 0,
             timer: crate::wheel::Pos::NONE,
-            key: options.conflation_key,
+            keyed: options.conflation_key.is_some(),
             payload,
         };
         let slot = self.alloc_event(event);
         let id = EventId::new(slot, self.events[slot as usize].generation);
         if let Some(key) = options.conflation_key {
             self.stream_mut(index).conflation.insert(key, slot);
+            self.keys.insert(slot, key);
         }
         self.pending += 1;
         self.metrics.submitted += 1;
@@ -409,7 +413,7 @@ impl<P> Tracker<P> {
     /// Where a pending event is, or `None` if it is unknown or finished.
     pub fn event_state(&self, event: EventId) -> Option<EventState> {
         let e = self.event(self.event_slot(event)?);
-        let (seq, attempts) = (e.seq, e.attempts);
+        let (seq, attempts) = (e.seq, e.attempts());
         Some(match e.phase {
             Phase::Queued => EventState::Queued,
             Phase::InFlight => EventState::InFlight { seq, attempts },

@@ -23,25 +23,47 @@ pub(super) enum Phase {
     Paused,
 }
 
+/// One pending event, kept compact: 56 bytes plus the payload.
 #[derive(Debug)]
 pub(super) struct Event<P> {
-    pub(super) stream: u32,
-    pub(super) phase: Phase,
-    pub(super) attempts: u32,
     /// Valid once transmitted.
     pub(super) seq: Seq,
     pub(super) submitted_at: Instant,
     pub(super) deadline: Instant,
-    /// Time of the latest transmission.
-    pub(super) sent_at: Instant,
     /// When the latest attempt times out (`InFlight` only).
     pub(super) timeout: Instant,
-    /// The latest drawn delay, µs (decorrelated jitter).
-    pub(super) prev_delay: u64,
     /// Where its timer sits in the wheel.
     pub(super) timer: Pos,
-    pub(super) key: Option<u64>,
+    pub(super) stream: u32,
+    /// Time of the latest transmission, µs after `submitted_at`
+    /// (`u32::MAX`: too late to tell, no RTT sample is taken).
+    pub(super) sent_offset: u32,
+    /// The latest drawn delay, µs, saturating (decorrelated jitter).
+    pub(super) prev_delay: u32,
+    /// Transmissions so far (`attempts_max` ≤ 1000).
+    pub(super) attempts: u16,
+    pub(super) phase: Phase,
+    /// Whether it has a conflation key (kept in the tracker's side table).
+    pub(super) keyed: bool,
     pub(super) payload: P,
+}
+
+impl<P> Event<P> {
+    pub(super) fn attempts(&self) -> u32 {
+        u32::from(self.attempts)
+    }
+
+    /// Records a transmission at `now`.
+    pub(super) fn set_sent(&mut self, now: Instant) {
+        let offset = now.as_micros().saturating_sub(self.submitted_at.as_micros());
+        self.sent_offset = u32::try_from(offset).unwrap_or(u32::MAX);
+    }
+
+    /// The time of the latest transmission, if it is known exactly.
+    pub(super) fn sent_at(&self) -> Option<Instant> {
+        (self.sent_offset != u32::MAX)
+            .then(|| Instant::from_micros(self.submitted_at.as_micros() + u64::from(self.sent_offset)))
+    }
 }
 
 #[derive(Debug)]
