@@ -16,7 +16,14 @@
 //! `no_std` + `alloc` and free of `unsafe`.
 //!
 //! - [`Tracker`] is the sender: one serves many users and streams.
-//! - A receiver state machine and wire frames for the client side live beside it.
+//! - [`Receiver`] is the client side of one stream, also sans-IO: it releases
+//!   each event to the application exactly once (in seq order if asked, through
+//!   a bounded reorder buffer), honours skips and the sender's floor, builds
+//!   coalesced acks and reports its resume point for reconnects.
+//! - [`Frame`] is the wire protocol between them, with a JSON encoding for
+//!   browsers and a compact binary one (postcard); decoding untrusted bytes
+//!   is bounded by [`DecodeLimits`] and returns a typed [`DecodeError`].
+//!   `PROTOCOL.md` at the repository root documents every frame.
 //!
 //! # The drive loop
 //!
