@@ -31,14 +31,16 @@ pub struct Ack {
     pub cumulative: Seq,
     /// Selective ranges above `cumulative`, ascending, non-overlapping.
     pub ranges: Vec<SeqRange>,
-    /// The transmission that triggered this ack.
-    pub echo: Echo,
+    /// The transmission that triggered this ack, if an event frame did (an
+    /// ack that answers a skip echoes none). Only an echoed ack yields an RTT
+    /// sample, counts a spurious retry or counts as late.
+    pub echo: Option<Echo>,
 }
 
 impl Ack {
-    /// A purely cumulative ack.
+    /// A purely cumulative ack echoing `echo`.
     pub fn cumulative(stream: StreamId, cumulative: Seq, echo: Echo) -> Self {
-        Ack { stream, cumulative, ranges: Vec::new(), echo }
+        Ack { stream, cumulative, ranges: Vec::new(), echo: Some(echo) }
     }
 
     /// Checks the shape of the ack against `next_seq` (the first seq the
@@ -47,14 +49,14 @@ impl Ack {
         if self.ranges.len() > ranges_max {
             return Err(AckError::TooManyRanges { count: self.ranges.len(), max: ranges_max });
         }
-        if self.echo.attempt == 0 {
+        if self.echo.is_some_and(|e| e.attempt == 0) {
             return Err(AckError::ZeroAttempt);
         }
         if self.cumulative > next_seq {
             return Err(AckError::SeqNotSent { seq: Seq(self.cumulative.0 - 1), next: next_seq });
         }
-        if self.echo.seq >= next_seq {
-            return Err(AckError::SeqNotSent { seq: self.echo.seq, next: next_seq });
+        if let Some(echo) = self.echo.filter(|e| e.seq >= next_seq) {
+            return Err(AckError::SeqNotSent { seq: echo.seq, next: next_seq });
         }
         let mut floor = self.cumulative;
         for (index, range) in self.ranges.iter().enumerate() {
@@ -88,7 +90,7 @@ mod tests {
             stream: StreamId::new(0, 0),
             cumulative: Seq(cumulative),
             ranges,
-            echo: Echo { seq: Seq(echo), attempt: 1 },
+            echo: Some(Echo { seq: Seq(echo), attempt: 1 }),
         }
     }
 
@@ -133,7 +135,7 @@ mod tests {
             Err(AckError::TooManyRanges { count: 5, max: 4 })
         ));
         let mut zero = ack(3, vec![], 2);
-        zero.echo.attempt = 0;
+        zero.echo = Some(Echo { seq: Seq(2), attempt: 0 });
         assert_eq!(zero.validate(next, 4), Err(AckError::ZeroAttempt));
     }
 }

@@ -399,7 +399,7 @@ impl<P> Receiver<P> {
     /// skip is still released; one that arrives after it is a duplicate.
     ///
     /// A skip is acked at once (the tracker resends skips until the client's
-    /// cumulative ack passes them); the ack echoes `(seqs.end - 1, 1)`.
+    /// cumulative ack passes them); that ack echoes no transmission.
     pub fn handle_skip(&mut self, frame: SkipFrame) -> Result<(), ReceiveError> {
         if let Err(e) = self.check_skip(&frame) {
             self.metrics.rejected += 1;
@@ -415,9 +415,8 @@ impl<P> Receiver<P> {
         }
         self.metrics.buffered = self.buffer.len() as u64;
         // Ack at once, so that a sender resending skips learns it can stop.
-        // The echo names the skip's last seq: already resolved at the sender,
-        // it yields no RTT sample.
-        self.echo = Some(Echo { seq: Seq(frame.seqs.end.0 - 1), attempt: 1 });
+        // No event frame triggered it, so it echoes none.
+        self.echo = None;
         self.ack_due = true;
         self.ack_at = None;
         Ok(())
@@ -458,13 +457,13 @@ impl<P> Receiver<P> {
     }
 
     /// The ack to send now, if one is due. It reflects everything received so
-    /// far and echoes the latest event frame.
+    /// far and echoes the latest event frame (none if a skip came after it).
     #[must_use]
     pub fn poll_ack(&mut self) -> Option<Ack> {
         if !self.ack_due {
             return None;
         }
-        let echo = self.echo?;
+        let echo = self.echo;
         self.ack_due = false;
         self.ack_at = None;
         self.unacked = 0;
@@ -677,7 +676,10 @@ impl<P> Receiver<P> {
     /// cumulative ack, adjacent runs merged, lowest first; if they do not all
     /// fit, the run holding the echoed seq takes the last place, so an ack
     /// always covers the frame that triggered it.
-    fn build_ack(&self, echo: Echo) -> Ack {
+    fn build_ack(&self, echo: Option<Echo>) -> Ack {
+        // Ranges start above the cumulative ack, so seq 0 is never in one:
+        // without an echo nothing needs a place kept for it.
+        let echo_seq = echo.map_or(Seq(0), |e| e.seq);
         let max = self.config.ack_ranges_max as usize;
         let mut ranges: Vec<SeqRange> = Vec::with_capacity(max.min(self.spans.len()));
         let mut echo_range = None;
@@ -689,14 +691,14 @@ impl<P> Receiver<P> {
                 continue;
             }
             if let Some(done) = merged.take() {
-                if !Self::place(&mut ranges, &mut echo_range, done, echo.seq, max) {
+                if !Self::place(&mut ranges, &mut echo_range, done, echo_seq, max) {
                     break;
                 }
             }
             merged = Some(SeqRange::new(start, span.end));
         }
         if let Some(done) = merged {
-            Self::place(&mut ranges, &mut echo_range, done, echo.seq, max);
+            Self::place(&mut ranges, &mut echo_range, done, echo_seq, max);
         }
         if let Some(r) = echo_range {
             if max > 0 && !ranges.contains(&r) {

@@ -119,7 +119,7 @@ fn trace(seed: u64, ops: &[Op]) -> (Vec<String>, String) {
                             seq: Seq(u64::from(*echo) % (next + 1)),
                             attempt: u32::from(*attempt),
                         };
-                        let a = Ack { stream: s, cumulative: Seq(cum), ranges, echo };
+                        let a = Ack { stream: s, cumulative: Seq(cum), ranges, echo: Some(echo) };
                         format!("{:?}", t.handle_ack(now, user, &a))
                     }
                 }

@@ -363,14 +363,14 @@ impl Model {
                 AckError::TooManyRanges { count: ack.ranges.len(), max: RANGES_MAX as usize },
             );
         }
-        if ack.echo.attempt == 0 {
+        if ack.echo.is_some_and(|e| e.attempt == 0) {
             return reject(self, AckError::ZeroAttempt);
         }
         if ack.cumulative > next {
             return reject(self, AckError::SeqNotSent { seq: Seq(ack.cumulative.0 - 1), next });
         }
-        if ack.echo.seq >= next {
-            return reject(self, AckError::SeqNotSent { seq: ack.echo.seq, next });
+        if let Some(echo) = ack.echo.filter(|e| e.seq >= next) {
+            return reject(self, AckError::SeqNotSent { seq: echo.seq, next });
         }
         let mut floor = ack.cumulative;
         for (index, r) in ack.ranges.iter().enumerate() {
@@ -390,15 +390,15 @@ impl Model {
             }
             floor = r.end;
         }
-        let echo_event = self.streams[s].sent.get(&ack.echo.seq.0).copied();
-        if let Some(e) = echo_event {
+        let echo_event = ack.echo.and_then(|echo| self.streams[s].sent.get(&echo.seq.0).copied());
+        if let (Some(e), Some(echo)) = (echo_event, ack.echo) {
             let attempts = self.events[e].attempts;
-            if ack.echo.attempt > attempts {
+            if echo.attempt > attempts {
                 return reject(
                     self,
                     AckError::AttemptNotSent {
-                        seq: ack.echo.seq,
-                        attempt: ack.echo.attempt,
+                        seq: echo.seq,
+                        attempt: echo.attempt,
                         sent: attempts,
                     },
                 );
@@ -421,10 +421,12 @@ impl Model {
         }
         let echo_confirmed = echo_event.is_some_and(|e| self.events[e].done.is_some());
         if echo_confirmed {
-            if ack.echo.attempt < echo_attempts.unwrap() {
+            if ack.echo.unwrap().attempt < echo_attempts.unwrap() {
                 bump!(self, user, spurious_retries);
             }
-        } else if echo_event.is_none() && self.streams[s].abandoned.contains(&ack.echo.seq.0) {
+        } else if echo_event.is_none()
+            && ack.echo.is_some_and(|echo| self.streams[s].abandoned.contains(&echo.seq.0))
+        {
             bump!(self, user, acks_late);
         } else if newly == 0 {
             bump!(self, user, acks_duplicate);
@@ -700,7 +702,8 @@ fn run(ops: Vec<Op>) {
                 let attempts = st.sent.get(&echo_seq).map_or(1, |&e| model.events[e].attempts);
                 let attempt =
                     if wild { u32::from(attempt) } else { 1 + u32::from(attempt) % attempts };
-                let echo = Echo { seq: Seq(echo_seq), attempt };
+                // Acks answering a skip echo nothing.
+                let echo = (mask & 0x2000 == 0).then_some(Echo { seq: Seq(echo_seq), attempt });
                 let ack = Ack { stream: st.id, cumulative: Seq(cumulative), ranges, echo };
                 let user = if foreign { UserId(st.user.0 + 1) } else { st.user };
                 let r = tracker.handle_ack(now, user, &ack);

@@ -30,7 +30,7 @@ fn ack(ranges: usize) -> Frame<String> {
         stream: StreamId::from_bits(1),
         cumulative: Seq(0),
         ranges: (0..ranges as u64).map(|i| SeqRange::new(2 * i + 1, 2 * i + 2)).collect(),
-        echo: Echo { seq: Seq(0), attempt: 1 },
+        echo: Some(Echo { seq: Seq(0), attempt: 1 }),
     })
 }
 

@@ -50,7 +50,7 @@ fn frame<P: core::fmt::Debug + Clone>(
                 stream,
                 cumulative,
                 ranges,
-                echo: Echo { seq, attempt },
+                echo: Some(Echo { seq, attempt }),
             })),
         (stream(), range(), seq()).prop_map(|(stream, seqs, floor)| Frame::Skip(SkipFrame {
             stream,
@@ -148,7 +148,7 @@ fn the_documented_examples_decode() {
                 stream: s,
                 cumulative: Seq(5),
                 ranges: vec![SeqRange::new(7, 9)],
-                echo: Echo { seq: Seq(7), attempt: 2 },
+                echo: Some(Echo { seq: Seq(7), attempt: 2 }),
             }),
         ),
         (
@@ -187,13 +187,13 @@ fn the_documented_binary_example_decodes() {
     });
     assert_eq!(Frame::from_binary(&bytes, DecodeLimits::default()), Ok(frame.clone()));
     assert_eq!(frame.to_binary().unwrap(), bytes);
-    // Ack, stream 2, cumulative 300 (varint ac 02), ranges [7..9], echo (7, 2).
-    let bytes = [0x01, 0x02, 0xac, 0x02, 0x01, 0x07, 0x09, 0x07, 0x02];
+    // Ack, stream 2, cumulative 300 (varint ac 02), ranges [7..9], echo Some (01) (7, 2).
+    let bytes = [0x01, 0x02, 0xac, 0x02, 0x01, 0x07, 0x09, 0x01, 0x07, 0x02];
     let frame: Frame<()> = Frame::Ack(Ack {
         stream: StreamId::from_bits(2),
         cumulative: Seq(300),
         ranges: vec![SeqRange::new(7, 9)],
-        echo: Echo { seq: Seq(7), attempt: 2 },
+        echo: Some(Echo { seq: Seq(7), attempt: 2 }),
     });
     assert_eq!(Frame::from_binary(&bytes, DecodeLimits::default()), Ok(frame.clone()));
     assert_eq!(frame.to_binary().unwrap(), bytes);

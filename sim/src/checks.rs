@@ -137,7 +137,7 @@ impl<T: SimTracker> World<T> {
         // later attempts were spurious (the echo makes it unambiguous).
         if let Ctx::Ack { ack, echo: Some((id, attempts)), .. } = *ctx {
             let e = &self.model.events[id as usize];
-            if e.confirmed && ack.echo.attempt < attempts {
+            if e.confirmed && ack.echo.is_some_and(|echo| echo.attempt < attempts) {
                 let owner = e.user;
                 both!(self.model, owner, |c| c.spurious_retries += 1);
             }

@@ -69,7 +69,7 @@ pub(crate) fn inject<T: SimTracker>(w: &mut World<T>, kind: FaultKind) {
                 stream,
                 cumulative: Seq(next),
                 ranges: Vec::new(),
-                echo: Echo { seq: Seq(next.saturating_sub(1)), attempt: 1 },
+                echo: Some(Echo { seq: Seq(next.saturating_sub(1)), attempt: 1 }),
             };
             fired(w, kind, victim);
             w.stats.messages += 1;
@@ -93,7 +93,7 @@ pub(crate) fn inject<T: SimTracker>(w: &mut World<T>, kind: FaultKind) {
                     stream,
                     cumulative: Seq(0),
                     ranges: vec![SeqRange::new(beyond, beyond + 3)],
-                    echo: Echo { seq: Seq(beyond), attempt: 1 },
+                    echo: Some(Echo { seq: Seq(beyond), attempt: 1 }),
                 }
             };
             fired(w, kind, conn);
@@ -128,7 +128,7 @@ fn garbage<T: SimTracker>(w: &mut World<T>, conn: u32) {
         stream,
         cumulative: Seq(w.c.below(1 << 12)),
         ranges,
-        echo: Echo { seq: Seq(w.c.below(1 << 12)), attempt: w.c.below(3) as u32 },
+        echo: Some(Echo { seq: Seq(w.c.below(1 << 12)), attempt: w.c.below(3) as u32 }),
     };
     let frame: Frame<Payload> = Frame::Ack(ack);
     let json = w.c.chance(0.5);

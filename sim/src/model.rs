@@ -368,10 +368,10 @@ impl Model {
         if ack.ranges.len() > ranges_max as usize {
             return Err("too many ranges".into());
         }
-        if ack.echo.attempt == 0 {
+        if ack.echo.is_some_and(|echo| echo.attempt == 0) {
             return Err("the echo names attempt 0".into());
         }
-        if ack.cumulative.0 > next || ack.echo.seq.0 >= next {
+        if ack.cumulative.0 > next || ack.echo.is_some_and(|echo| echo.seq.0 >= next) {
             return Err("it names a seq never sent".into());
         }
         let mut floor = ack.cumulative.0;
@@ -384,10 +384,9 @@ impl Model {
             }
             floor = r.end.0;
         }
-        let echo = ack.echo.seq.0 as usize;
-        if !s.resolved[echo] {
-            let id = s.seq_ids[echo];
-            if ack.echo.attempt > self.events[id as usize].attempts {
+        if let Some(echo) = ack.echo {
+            let seq = echo.seq.0 as usize;
+            if !s.resolved[seq] && echo.attempt > self.events[s.seq_ids[seq] as usize].attempts {
                 return Err("the echo names an attempt not made yet".into());
             }
         }
@@ -397,7 +396,7 @@ impl Model {
     /// The pending event an ack's echo names, with its attempts so far.
     pub(crate) fn echo_target(&self, conn: u32, ack: &Ack) -> Option<(u64, u32)> {
         let s = &self.streams[conn as usize];
-        let seq = ack.echo.seq.0 as usize;
+        let seq = ack.echo?.seq.0 as usize;
         if seq >= s.resolved.len() || s.resolved[seq] {
             return None;
         }

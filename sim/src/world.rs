@@ -677,8 +677,8 @@ impl<T: SimTracker> World<T> {
             stream: ack.stream.to_bits(),
             cumulative: ack.cumulative.0,
             ranges: ack.ranges.len() as u32,
-            echo: ack.echo.seq.0,
-            attempt: ack.echo.attempt,
+            echo: ack.echo.map_or(u64::MAX, |e| e.seq.0),
+            attempt: ack.echo.map_or(0, |e| e.attempt),
             ok: result.is_ok(),
         });
         if let Err(acktrack::AckError::NotOwner { .. }) = result {

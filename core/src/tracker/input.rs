@@ -44,15 +44,16 @@ impl<P> Tracker<P> {
             return Err(self.reject(Some(user), e));
         }
         // The echoed transmission, if its event is still pending.
-        let echo = s.ring.get(ack.echo.seq).map(|slot| {
+        let echoed = ack.echo.and_then(|echo| {
+            let slot = s.ring.get(echo.seq)?;
             let e = self.event(slot);
-            (e.attempts(), e.sent_at())
+            Some((echo, e.attempts(), e.sent_at()))
         });
-        if let Some((attempts, _)) = echo {
-            if ack.echo.attempt > attempts {
+        if let Some((echo, attempts, _)) = echoed {
+            if echo.attempt > attempts {
                 let error = AckError::AttemptNotSent {
-                    seq: ack.echo.seq,
-                    attempt: ack.echo.attempt,
+                    seq: echo.seq,
+                    attempt: echo.attempt,
                     sent: attempts,
                 };
                 return Err(self.reject(Some(user), error));
@@ -85,9 +86,13 @@ impl<P> Tracker<P> {
             }
         }
         let owner = self.stream(index).user;
-        let echo_confirmed = echo.is_some() && self.stream(index).ring.get(ack.echo.seq).is_none();
-        if let (true, Some((attempts, sent_at))) = (echo_confirmed, echo) {
-            if ack.echo.attempt == attempts {
+        let echo_confirmed =
+            echoed.filter(|(echo, ..)| self.stream(index).ring.get(echo.seq).is_none());
+        let late = ack.echo.is_some_and(|echo| {
+            echoed.is_none() && self.stream(index).abandoned.contains(&echo.seq.0)
+        });
+        if let Some((echo, attempts, sent_at)) = echo_confirmed {
+            if echo.attempt == attempts {
                 let sample = sent_at.map(|at| now.saturating_duration_since(at));
                 if let (Some(config), Some(sample)) = (self.config.rto, sample) {
                     if let Some(rtt) = &mut self.stream_mut(index).rtt {
@@ -97,7 +102,7 @@ impl<P> Tracker<P> {
             } else {
                 bump!(self, owner, spurious_retries);
             }
-        } else if echo.is_none() && self.stream(index).abandoned.contains(&ack.echo.seq.0) {
+        } else if late {
             bump!(self, owner, acks_late);
         } else if newly == 0 {
             bump!(self, owner, acks_duplicate);

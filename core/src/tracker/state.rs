@@ -61,8 +61,9 @@ impl<P> Event<P> {
 
     /// The time of the latest transmission, if it is known exactly.
     pub(super) fn sent_at(&self) -> Option<Instant> {
-        (self.sent_offset != u32::MAX)
-            .then(|| Instant::from_micros(self.submitted_at.as_micros() + u64::from(self.sent_offset)))
+        (self.sent_offset != u32::MAX).then(|| {
+            Instant::from_micros(self.submitted_at.as_micros() + u64::from(self.sent_offset))
+        })
     }
 }
 

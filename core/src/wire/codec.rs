@@ -334,7 +334,8 @@ struct Collected<X> {
     payload: Option<X>,
     cumulative: Option<Seq>,
     ranges: Option<Vec<SeqRange>>,
-    echo: Option<Echo>,
+    /// Outer: seen; inner: `null` or absent means no echo.
+    echo: Option<Option<Echo>>,
     seqs: Option<SeqRange>,
     resume: Option<Seq>,
     delay_us: Option<u64>,
@@ -406,7 +407,7 @@ impl<'de, X: Deserialize<'de>> Visitor<'de> for FrameSeed<'_, X> {
                 stream,
                 cumulative: self.need(c.cumulative, "cumulative")?,
                 ranges: self.need(c.ranges, "ranges")?,
-                echo: self.need(c.echo, "echo")?,
+                echo: c.echo.flatten(),
             }),
             FrameKind::Skip => Frame::Skip(SkipFrame {
                 stream,
@@ -599,10 +600,10 @@ mod tests {
             stream: StreamId::from_bits(1),
             cumulative: Seq(2),
             ranges: vec![SeqRange::new(4, 6)],
-            echo: Echo { seq: Seq(5), attempt: 1 },
+            echo: Some(Echo { seq: Seq(5), attempt: 1 }),
         });
         let bytes = frame.to_binary().unwrap();
-        assert_eq!(bytes, [1, 1, 2, 1, 4, 6, 5, 1]);
+        assert_eq!(bytes, [1, 1, 2, 1, 4, 6, 1, 5, 1]);
         assert_eq!(Frame::from_binary(&bytes, DecodeLimits::default()), Ok(frame));
     }
 

@@ -65,7 +65,7 @@ pub fn sack(
         stream,
         cumulative: Seq(cumulative),
         ranges: ranges.iter().map(|&(a, b)| SeqRange::new(a, b)).collect(),
-        echo: Echo { seq: Seq(echo_seq), attempt },
+        echo: Some(Echo { seq: Seq(echo_seq), attempt }),
     }
 }
 
