@@ -69,6 +69,9 @@ enum Op {
     Disconnect { stream: u8 },
     Connect { stream: u8, resume: u16 },
     ClockBack { ms: u16 },
+    Nak { stream: u8, foreign: bool, seq: u16, delay_ms: u16 },
+    Progress { stream: u8, foreign: bool, seq: u16 },
+    TransmitFailed { stream: u8, seq: u16 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -84,6 +87,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u8>().prop_map(|stream| Op::Disconnect { stream }),
         1 => (any::<u8>(), any::<u16>()).prop_map(|(stream, resume)| Op::Connect { stream, resume }),
         1 => (0u16..50).prop_map(|ms| Op::ClockBack { ms }),
+        1 => (any::<u8>(), proptest::bool::weighted(0.1), any::<u16>(), prop_oneof![Just(0u16), 0u16..1200])
+            .prop_map(|(stream, foreign, seq, delay_ms)| Op::Nak { stream, foreign, seq, delay_ms }),
+        1 => (any::<u8>(), proptest::bool::weighted(0.1), any::<u16>())
+            .prop_map(|(stream, foreign, seq)| Op::Progress { stream, foreign, seq }),
+        1 => (any::<u8>(), any::<u16>()).prop_map(|(stream, seq)| Op::TransmitFailed { stream, seq }),
     ]
 }
 
@@ -270,13 +278,8 @@ impl Model {
             if self.events[e].deadline <= now {
                 self.finish(e, Outcome::Expired { reason: ExpiryReason::Deadline });
                 self.pump(s);
-            } else if !self.streams[s].connected {
-                self.events[e].paused = true;
-            } else if self.events[e].attempts >= ATTEMPTS_MAX {
-                self.finish(e, Outcome::Expired { reason: ExpiryReason::AttemptsExhausted });
-                self.pump(s);
             } else {
-                self.retransmit(e);
+                self.attempt_timed_out(e);
             }
         }
     }
@@ -435,6 +438,89 @@ impl Model {
         let cum = st.client_cum;
         st.abandoned.retain(|&seq| seq >= cum);
         self.pump(s);
+        Ok(())
+    }
+
+    /// The latest attempt timed out (or failed): pause, give up or retry.
+    fn attempt_timed_out(&mut self, e: usize) {
+        let s = self.events[e].stream;
+        if !self.streams[s].connected {
+            self.events[e].paused = true;
+        } else if self.events[e].attempts >= ATTEMPTS_MAX {
+            self.finish(e, Outcome::Expired { reason: ExpiryReason::AttemptsExhausted });
+            self.pump(s);
+        } else {
+            self.retransmit(e);
+        }
+    }
+
+    /// The pending event a nak or progress report names, after the ack rules.
+    fn feedback(
+        &mut self,
+        user: UserId,
+        id: StreamId,
+        seq: Seq,
+    ) -> Result<Option<usize>, AckError> {
+        let reject = |model: &mut Model, e: AckError| {
+            model.m.acks_rejected += 1;
+            if let Some(u) = model.users.get_mut(&user) {
+                u.acks_rejected += 1;
+            }
+            Err(e)
+        };
+        let s = match self.stream_of(id) {
+            Ok(s) => s,
+            Err(e) => return reject(self, e.into()),
+        };
+        if self.streams[s].user != user {
+            return reject(self, AckError::NotOwner { stream: id, user });
+        }
+        let next = Seq(self.streams[s].next_seq);
+        if seq >= next {
+            return reject(self, AckError::SeqNotSent { seq, next });
+        }
+        let e = self.streams[s].sent.get(&seq.0).copied();
+        if e.is_none() {
+            bump!(self, user, acks_duplicate);
+        }
+        Ok(e)
+    }
+
+    fn nak(&mut self, user: UserId, id: StreamId, seq: Seq, delay: u64) -> Result<(), AckError> {
+        let Some(e) = self.feedback(user, id, seq)? else { return Ok(()) };
+        bump!(self, user, naks);
+        if !self.events[e].paused {
+            self.events[e].timeout = self.now + delay;
+            if delay == 0 {
+                self.attempt_timed_out(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, user: UserId, id: StreamId, seq: Seq) -> Result<(), AckError> {
+        let Some(e) = self.feedback(user, id, seq)? else { return Ok(()) };
+        bump!(self, user, progress_reports);
+        let ev = &mut self.events[e];
+        if !ev.paused {
+            ev.timeout = ev.timeout.max(self.now + delay(ev.attempts));
+        }
+        Ok(())
+    }
+
+    fn transmit_failed(&mut self, id: StreamId, seq: Seq) -> Result<(), AckError> {
+        let s = self.stream_of(id)?;
+        let next = Seq(self.streams[s].next_seq);
+        if seq >= next {
+            return Err(AckError::SeqNotSent { seq, next });
+        }
+        if let Some(e) = self.streams[s].sent.get(&seq.0).copied() {
+            let user = self.streams[s].user;
+            bump!(self, user, transmit_failures);
+            if !self.events[e].paused && self.events[e].attempts < ATTEMPTS_MAX {
+                self.attempt_timed_out(e);
+            }
+        }
         Ok(())
     }
 
@@ -763,6 +849,30 @@ fn run(ops: Vec<Op>) {
                     model.seen = back.as_micros();
                 }
                 tracker.handle_timeout(back);
+            }
+            Op::Nak { stream, foreign, seq, delay_ms } => {
+                let Some(s) = pick(model.streams.len(), stream.into()) else { continue };
+                let st = &model.streams[s];
+                let (id, seq) = (st.id, Seq(u64::from(seq) % (st.next_seq + 2)));
+                let user = if foreign { UserId(st.user.0 + 1) } else { st.user };
+                let delay = Duration::from_millis(delay_ms.into());
+                let r = tracker.handle_nak(now, user, id, seq, delay);
+                assert_eq!(r, model.nak(user, id, seq, u64::from(delay_ms) * 1000));
+            }
+            Op::Progress { stream, foreign, seq } => {
+                let Some(s) = pick(model.streams.len(), stream.into()) else { continue };
+                let st = &model.streams[s];
+                let (id, seq) = (st.id, Seq(u64::from(seq) % (st.next_seq + 2)));
+                let user = if foreign { UserId(st.user.0 + 1) } else { st.user };
+                let r = tracker.handle_progress(now, user, id, seq);
+                assert_eq!(r, model.progress(user, id, seq));
+            }
+            Op::TransmitFailed { stream, seq } => {
+                let Some(s) = pick(model.streams.len(), stream.into()) else { continue };
+                let st = &model.streams[s];
+                let (id, seq) = (st.id, Seq(u64::from(seq) % (st.next_seq + 2)));
+                let r = tracker.handle_transmit_failed(now, id, seq);
+                assert_eq!(r, model.transmit_failed(id, seq));
             }
         }
         drain(&mut tracker, &model, &mut seen);
