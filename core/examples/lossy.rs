@@ -15,7 +15,19 @@ impl Lcg {
 }
 
 fn main() {
-    let mut tracker: Tracker<&'static str> = Tracker::new(Config::default()).unwrap();
+    // Choosing window, caps and budget (see the README): a window of a few
+    // dozen events per stream is plenty for an agent's event stream; the
+    // queue holds a burst behind it; per-user caps keep one user's flood
+    // from filling the tracker; the retry budget bounds a retry storm.
+    let mut config = Config::default();
+    config.flow.window = 32; // events in flight per stream (seq span from the oldest unacked)
+    config.flow.queue_max = 256; // events waiting behind a full window or a dropped connection
+    config.flow.user_pending_max = 1_000; // one user's share of the memory bound
+    config.flow.global_pending_max = 100_000; // the tracker's memory bound
+    if let Some(budget) = config.user_retry_budget.as_mut() {
+        budget.burst = 16; // retries a user may send at once after a quiet spell
+    }
+    let mut tracker: Tracker<&'static str> = Tracker::new(config).expect("a valid config");
     let mut net = Lcg(42);
     let user = UserId(7);
     let mut now = Instant::ZERO;
