@@ -444,7 +444,10 @@ impl Model {
     /// The latest attempt timed out (or failed): pause, give up or retry.
     fn attempt_timed_out(&mut self, e: usize) {
         let s = self.events[e].stream;
-        if !self.streams[s].connected {
+        if self.events[e].deadline <= self.now {
+            self.finish(e, Outcome::Expired { reason: ExpiryReason::Deadline });
+            self.pump(s);
+        } else if !self.streams[s].connected {
             self.events[e].paused = true;
         } else if self.events[e].attempts >= ATTEMPTS_MAX {
             self.finish(e, Outcome::Expired { reason: ExpiryReason::AttemptsExhausted });

@@ -473,9 +473,15 @@ impl<P> Tracker<P> {
         let e = self.event(slot);
         let index = e.stream;
         let attempts = e.attempts();
+        let deadline = e.deadline;
         let s = self.stream(index);
         let user = s.user;
-        if !s.connected {
+        if deadline <= now {
+            // Reached early (a nak or transmit failure reported after the
+            // deadline, before `handle_timeout`): never retry past it.
+            self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::Deadline });
+            self.pump(now, index);
+        } else if !s.connected {
             self.event_mut(slot).phase = Phase::Paused;
             self.arm(slot);
         } else if attempts >= self.config.retry.attempts_max {
