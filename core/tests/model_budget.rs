@@ -128,6 +128,19 @@ struct World {
 }
 
 impl World {
+    fn new() -> Self {
+        World {
+            tracker: Tracker::new(config()).unwrap(),
+            now: 0,
+            streams: Vec::new(),
+            users: BTreeMap::new(),
+            global: Shadow::new(GLOBAL, 0),
+            sent: BTreeMap::new(),
+            finished: BTreeMap::new(),
+            submitted: 0,
+        }
+    }
+
     fn owner(&self, stream: StreamId) -> UserId {
         self.streams.iter().find(|(s, _)| *s == stream).unwrap().1
     }
@@ -208,16 +221,7 @@ impl World {
 }
 
 fn run(ops: Vec<Op>) {
-    let mut w = World {
-        tracker: Tracker::new(config()).unwrap(),
-        now: 0,
-        streams: Vec::new(),
-        users: BTreeMap::new(),
-        global: Shadow::new(GLOBAL, 0),
-        sent: BTreeMap::new(),
-        finished: BTreeMap::new(),
-        submitted: 0,
-    };
+    let mut w = World::new();
     let mut lossy = 0u64;
     for op in ops {
         let now = Instant::from_micros(w.now);
@@ -321,16 +325,7 @@ fn budgets_in_this_test_do_defer_retries() {
         .chain((0..4).map(|s| Op::Submit { stream: s, burst: 5 }))
         .chain((0..10).map(|_| Op::Advance { ms: 150 }))
         .collect();
-    let mut w = World {
-        tracker: Tracker::new(config()).unwrap(),
-        now: 0,
-        streams: Vec::new(),
-        users: BTreeMap::new(),
-        global: Shadow::new(GLOBAL, 0),
-        sent: BTreeMap::new(),
-        finished: BTreeMap::new(),
-        submitted: 0,
-    };
+    let mut w = World::new();
     for op in ops {
         let now = Instant::from_micros(w.now);
         match op {
