@@ -33,6 +33,7 @@ fn uniform(rng: &mut ChaCha8Rng, lo: u64, hi: u64) -> u64 {
 
 /// The timeout after transmitting `attempt`, in µs (≥ 1). `prev` is the
 /// previous delay drawn for this event (decorrelated jitter), 0 for none.
+#[cfg(test)]
 pub(crate) fn draw_delay(
     policy: &RetryPolicy,
     base: Duration,
@@ -40,14 +41,25 @@ pub(crate) fn draw_delay(
     prev: u64,
     rng: &mut ChaCha8Rng,
 ) -> u64 {
-    let d = capped_exponential(policy, base, attempt);
+    jitter(policy, capped_exponential(policy, base, attempt), micros(base), prev, rng)
+}
+
+/// Jitters `d`, the capped exponential delay of an attempt (µs), as the
+/// policy says; `base` is the first attempt's un-jittered delay (µs).
+pub(crate) fn jitter(
+    policy: &RetryPolicy,
+    d: u64,
+    base: u64,
+    prev: u64,
+    rng: &mut ChaCha8Rng,
+) -> u64 {
     let drawn = match policy.jitter {
         Jitter::None => d,
         Jitter::Full => uniform(rng, 0, d),
         Jitter::Equal => uniform(rng, d / 2, d),
         Jitter::Decorrelated => {
             let cap = micros(policy.delay_max);
-            let lo = micros(base).min(cap);
+            let lo = base.min(cap);
             let prev = if prev == 0 { lo } else { prev };
             uniform(rng, lo, prev.saturating_mul(3).min(cap).max(lo))
         }

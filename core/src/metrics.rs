@@ -55,7 +55,20 @@ impl LatencyHistogram {
     /// Records one value.
     pub fn record(&mut self, latency: Duration) {
         let v = crate::time::micros(latency);
-        self.buckets[bucket_of(v)] += 1;
+        self.record_in_bucket(v, bucket_of(v));
+    }
+
+    /// Records one value in two histograms (global and per user), finding
+    /// its bucket once.
+    pub(crate) fn record_both(a: &mut Self, b: &mut Self, latency: Duration) {
+        let v = crate::time::micros(latency);
+        let bucket = bucket_of(v);
+        a.record_in_bucket(v, bucket);
+        b.record_in_bucket(v, bucket);
+    }
+
+    fn record_in_bucket(&mut self, v: u64, bucket: usize) {
+        self.buckets[bucket] += 1;
         self.count += 1;
         self.sum_micros = self.sum_micros.saturating_add(v);
         self.max_micros = self.max_micros.max(v);

@@ -50,6 +50,11 @@ impl Instant {
         self.checked_add(d).unwrap_or(Instant::MAX)
     }
 
+    /// `self + micros` µs, saturating at [`Instant::MAX`].
+    pub(crate) const fn add_micros(self, micros: u64) -> Instant {
+        Instant(self.0.saturating_add(micros))
+    }
+
     /// `self - d`, saturating at [`Instant::ZERO`].
     pub fn saturating_sub(self, d: Duration) -> Instant {
         let micros = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);

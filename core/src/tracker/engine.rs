@@ -5,12 +5,12 @@ use core::time::Duration;
 
 use super::state::{Event, EventSlot, Phase, Stream, User};
 use super::{SubmitOptions, Tracker};
-use crate::backoff::{capped_exponential, draw_delay};
+use crate::backoff::{capped_exponential, jitter};
 use crate::budget::TokenBucket;
 use crate::command::{Command, ExpiryReason, Outcome};
 use crate::error::{StreamError, SubmitError};
 use crate::ids::{EventId, Seq, SeqRange, StreamId, UserId};
-use crate::metrics::Metrics;
+use crate::metrics::{LatencyHistogram, Metrics};
 use crate::time::Instant;
 use crate::wheel::{Pos, TimerStore};
 
@@ -170,12 +170,20 @@ impl<P> Tracker<P> {
     /// Draws the timeout of the attempt just made and stores it.
     fn schedule_attempt(&mut self, now: Instant, slot: u32) {
         let e = self.event(slot);
-        let base = self.base_delay(self.stream(e.stream));
         let (attempts, prev) = (e.attempts(), u64::from(e.prev_delay));
-        let delay = draw_delay(&self.config.retry, base, attempts, prev, &mut self.rng);
+        let policy = &self.config.retry;
+        let (d, base) = match &self.stream(e.stream).rtt {
+            // The usual case: a fixed base, its backoff table worked out once.
+            None => (self.delays[attempts as usize - 1], self.delays[0]),
+            Some(rtt) => {
+                let base = rtt.rto();
+                (capped_exponential(policy, base, attempts), crate::time::micros(base))
+            }
+        };
+        let delay = jitter(policy, d, base, prev, &mut self.rng);
         let e = self.event_mut(slot);
         e.prev_delay = u32::try_from(delay).unwrap_or(u32::MAX);
-        e.timeout = now.saturating_add(Duration::from_micros(delay));
+        e.timeout = now.add_micros(delay);
         self.arm(slot);
     }
 
@@ -355,9 +363,14 @@ impl<P> Tracker<P> {
         self.user_mut(user).pending -= 1;
         match outcome {
             Outcome::Confirmed { latency, .. } => {
-                bump!(self, user, confirmed);
-                self.metrics.latency.record(latency);
-                self.user_mut(user).metrics.latency.record(latency);
+                let u = self.users[user as usize].as_mut().expect("live user slot");
+                self.metrics.confirmed += 1;
+                u.metrics.confirmed += 1;
+                LatencyHistogram::record_both(
+                    &mut self.metrics.latency,
+                    &mut u.metrics.latency,
+                    latency,
+                );
             }
             Outcome::Expired { reason } => {
                 match reason {

@@ -146,6 +146,9 @@ pub struct Tracker<P> {
     /// When a deferred retry can next get a token by refill alone.
     budget_wake: Option<Instant>,
     rng: ChaCha8Rng,
+    /// Un-jittered timeout of each attempt (index `attempt - 1`), µs, when the
+    /// base is the fixed `retry.initial_delay`.
+    delays: Vec<u64>,
     /// Conflation keys of the pending events that have one, by event slot.
     keys: BTreeMap<u32, u64>,
     /// Pending events, the memory bound.
@@ -164,6 +167,11 @@ impl<P> Tracker<P> {
                 .map(|b| TokenBucket::new(b, Instant::ZERO)),
             rng: ChaCha8Rng::seed_from_u64(config.seed),
             keys: BTreeMap::new(),
+            delays: (1..=config.retry.attempts_max)
+                .map(|a| {
+                    crate::backoff::capped_exponential(&config.retry, config.retry.initial_delay, a)
+                })
+                .collect(),
             config,
             now: Instant::ZERO,
             events: Vec::new(),
