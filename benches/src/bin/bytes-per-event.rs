@@ -1,0 +1,153 @@
+//! Bytes per in-flight event, and heap allocations per event in steady
+//! state, for acktrack and both baselines, measured with the crate's counting
+//! global allocator.
+//!
+//! `cargo run --release -p acktrack-benches --bin bytes-per-event [-- 1k,1M,10M]`
+//! (sizes as for the benches; default `ACKTRACK_BENCH_SIZES` or `1k,1M`).
+//!
+//! For each implementation and size: build the tracker and open the streams
+//! (the fixed cost), submit `n` events (the fill), turn every event over once
+//! with full lifecycles (warm-up), then turn them over once more (steady
+//! state) and count what that allocated. Bytes are the heap bytes allocated
+//! and not freed, divided by `n`; peaks are the highest such figure during
+//! the phase. The payload is `()`. Then, for the retry-storm and expiry
+//! scenarios in steady state, the allocations per timeout fired.
+
+use acktrack::Tracker;
+use acktrack_benches::alloc::{CountingAlloc, reset_peak, stats};
+use acktrack_benches::scenario::{
+    AckOrder, Lifecycle, TimeoutKind, Timeouts, WINDOW, parse_size, size_label, sizes,
+};
+use acktrack_benches::{DelayQueueTracker, HashMapHeap, Tracking};
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+struct Row {
+    name: &'static str,
+    n: u64,
+    order: AckOrder,
+    /// Bytes held by the empty tracker with its streams open (and the driver).
+    fixed: usize,
+    fill: f64,
+    fill_peak: f64,
+    steady: f64,
+    steady_peak: f64,
+    /// Allocations during the `n` steady-state lifecycles.
+    steady_allocations: u64,
+}
+
+fn measure<T: Tracking<()>>(n: u64, order: AckOrder) -> Row {
+    let base = stats().current;
+    let mut t = T::with_policy(&Lifecycle::policy(), WINDOW);
+    let row = t.in_context(|t| {
+        let mut driver = Lifecycle::open(t, n, order);
+        let opened = stats();
+        reset_peak();
+        driver.fill(t, n);
+        let filled = stats();
+        for _ in 0..n {
+            driver.step(t);
+        }
+        reset_peak();
+        let warm = stats();
+        for _ in 0..n {
+            driver.step(t);
+        }
+        let steady = stats();
+        let per_event = |bytes: usize| (bytes - opened.current) as f64 / n as f64;
+        Row {
+            name: T::NAME,
+            n,
+            order,
+            fixed: opened.current - base,
+            fill: per_event(filled.current),
+            fill_peak: per_event(filled.peak),
+            steady: per_event(steady.current),
+            steady_peak: per_event(steady.peak),
+            steady_allocations: steady.allocations - warm.allocations,
+        }
+    });
+    drop(t);
+    row
+}
+
+/// Allocations per fired timeout over one turnover of the events, after the
+/// scenario's own warm-up (refills included: they are submits).
+fn timeout_allocations<T: Tracking<()>>(n: u64, kind: TimeoutKind) -> f64 {
+    let (mut t, mut driver) = Timeouts::setup::<T>(n, kind);
+    t.in_context(|t| {
+        let before = stats().allocations;
+        let fired_before = driver.fired;
+        for _ in 0..n / driver.expected_per_tick() {
+            driver.tick(t);
+            driver.refill(t);
+        }
+        (stats().allocations - before) as f64 / (driver.fired - fired_before) as f64
+    })
+}
+
+fn main() {
+    let sizes = match std::env::args().nth(1) {
+        Some(arg) => {
+            arg.split(',').map(|s| parse_size(s.trim()).expect("sizes like 1k,1M,10M")).collect()
+        }
+        None => sizes(),
+    };
+    println!(
+        "| implementation | in flight | acks | fixed (KiB) | B/event after fill | peak B/event (fill) | B/event steady | peak B/event (steady) | allocations in n steady lifecycles |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    for &n in &sizes {
+        for order in [AckOrder::InOrder, AckOrder::Random] {
+            for row in [
+                measure::<Tracker<()>>(n, order),
+                measure::<HashMapHeap<()>>(n, order),
+                measure::<DelayQueueTracker<()>>(n, order),
+            ] {
+                let acks = match row.order {
+                    AckOrder::InOrder => "in order",
+                    AckOrder::Random => "random",
+                };
+                println!(
+                    "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+                    row.name,
+                    size_label(row.n),
+                    acks,
+                    row.fixed as f64 / 1024.0,
+                    row.fill,
+                    row.fill_peak,
+                    row.steady,
+                    row.steady_peak,
+                    row.steady_allocations,
+                );
+            }
+        }
+    }
+    println!();
+    println!(
+        "| implementation | in flight | allocations per retry (storm) | allocations per expiry |"
+    );
+    println!("|---|---:|---:|---:|");
+    for &n in &sizes {
+        for (name, storm, expiry) in [
+            (
+                "acktrack",
+                timeout_allocations::<Tracker<()>>(n, TimeoutKind::RetryStorm),
+                timeout_allocations::<Tracker<()>>(n, TimeoutKind::Expiry),
+            ),
+            (
+                "hashmap_heap",
+                timeout_allocations::<HashMapHeap<()>>(n, TimeoutKind::RetryStorm),
+                timeout_allocations::<HashMapHeap<()>>(n, TimeoutKind::Expiry),
+            ),
+            (
+                "tokio_delayqueue",
+                timeout_allocations::<DelayQueueTracker<()>>(n, TimeoutKind::RetryStorm),
+                timeout_allocations::<DelayQueueTracker<()>>(n, TimeoutKind::Expiry),
+            ),
+        ] {
+            println!("| {name} | {} | {storm:.3} | {expiry:.3} |", size_label(n));
+        }
+    }
+}

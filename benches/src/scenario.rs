@@ -1,0 +1,355 @@
+//! The bench scenarios, shared by the criterion benches, the
+//! `bytes-per-event` binary and the tests.
+//!
+//! Every scenario keeps a fixed number of events in flight, `K` per stream
+//! (`K = min(n, 1000)`) over `n / K` streams, one user per stream, so that
+//! the measured loop runs in steady state for as long as criterion wants.
+//! Time is virtual (`Instant`, µs) and deterministic.
+
+use core::time::Duration;
+
+use acktrack::{Ack, Command, Echo, Instant, Outcome, Seq, SeqRange, StreamId, UserId};
+
+use crate::tracking::{Policy, Tracking};
+
+/// Events in flight per stream (fewer when the scenario has fewer in all).
+pub const PER_STREAM_MAX: u64 = 1000;
+
+/// acktrack's per-stream window in the lifecycle scenarios: at least twice
+/// the events in flight per stream, as random-order acks can leave a
+/// stream's span up to 2 K seqs.
+pub const WINDOW: u32 = 4096;
+
+/// acktrack's per-stream window in the timeout scenarios, where a stream's
+/// span is its `K` events in flight. It also bounds the abandoned seqs a
+/// stream remembers, which fill up within two turnovers of the events.
+pub const TIMEOUTS_WINDOW: u32 = 1024;
+
+/// Timeouts of a scenario that must not time out: far beyond any bench run.
+const NEVER: Duration = Duration::from_secs(3600);
+
+/// In-flight counts from `ACKTRACK_BENCH_SIZES` (comma-separated, with `k`
+/// and `M` suffixes, e.g. `1k,1M,10M`), default `1k,1M`.
+pub fn sizes() -> Vec<u64> {
+    let spec = std::env::var("ACKTRACK_BENCH_SIZES").unwrap_or_else(|_| "1k,1M".into());
+    spec.split(',')
+        .map(|s| parse_size(s.trim()).expect("ACKTRACK_BENCH_SIZES: like 1k,1M,10M"))
+        .collect()
+}
+
+/// `1000`, `1k`, `1M` → the number.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let (digits, scale) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 1_000),
+        b'm' | b'M' => (&s[..s.len() - 1], 1_000_000),
+        _ => (s, 1),
+    };
+    digits.parse::<u64>().ok().map(|n| n * scale)
+}
+
+/// `1000` → `1k`, `10000000` → `10M`.
+pub fn size_label(n: u64) -> String {
+    if n >= 1_000_000 && n % 1_000_000 == 0 {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1_000 && n % 1_000 == 0 {
+        format!("{}k", n / 1_000)
+    } else {
+        n.to_string()
+    }
+}
+
+/// Drains every command; counts the finished events and the timeouts that
+/// fired (retries and expiries).
+fn drain<T: Tracking<()>>(t: &mut T, finished: &mut u64, mut on_finish: impl FnMut(UserId)) -> u64 {
+    let mut fired = 0;
+    while let Some(command) = t.poll_command() {
+        match command {
+            Command::Retry { .. } => fired += 1,
+            Command::Finish { user, outcome, .. } => {
+                *finished += 1;
+                if matches!(outcome, Outcome::Expired { .. }) {
+                    fired += 1;
+                    on_finish(user);
+                }
+            }
+            Command::Send { .. } | Command::Skip { .. } => {}
+        }
+    }
+    fired
+}
+
+/// A small deterministic PRNG (splitmix64) for shuffles.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// In which order a lifecycle's acks arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AckOrder {
+    /// Each ack is cumulative and confirms the stream's oldest event.
+    InOrder,
+    /// Each stream's events are acked in a random order within blocks of `K`
+    /// seqs; each ack carries the receiver's cumulative ack and, when the
+    /// newly received seq lies above it, a selective range naming that seq.
+    Random,
+}
+
+/// The full lifecycle in steady state: each [`step`](Self::step) submits an
+/// event (drains its `Send`), then acks one (drains its `Finish`), on the
+/// streams in turn, so `n` events stay in flight. Nothing times out.
+#[derive(Debug)]
+pub struct Lifecycle {
+    streams: Vec<StreamId>,
+    per_stream: u64,
+    order: AckOrder,
+    /// Random order: a permutation of `0..K`, and for each prefix of it the
+    /// lowest offset it does not contain (the cumulative ack after it).
+    perm: Vec<u32>,
+    cumulative_after: Vec<u32>,
+    ack: Ack,
+    now: Instant,
+    steps: u64,
+    /// Events finished so far (all confirmed).
+    pub finished: u64,
+}
+
+impl Lifecycle {
+    /// The policy: nothing ever times out.
+    pub fn policy() -> Policy {
+        Policy {
+            initial_delay: NEVER,
+            backoff_factor: 2.0,
+            delay_max: NEVER,
+            attempts_max: 8,
+            deadline: 2 * NEVER,
+        }
+    }
+
+    /// A tracker with `n` events in flight, and the driver to keep it so,
+    /// in steady state: every event of the fill was turned over once.
+    pub fn setup<T: Tracking<()>>(n: u64, order: AckOrder) -> (T, Lifecycle) {
+        let mut t = T::with_policy(&Self::policy(), WINDOW);
+        let driver = t.in_context(|t| {
+            let mut driver = Lifecycle::open(t, n, order);
+            driver.fill(t, n);
+            for _ in 0..n {
+                driver.step(t);
+            }
+            driver
+        });
+        (t, driver)
+    }
+
+    /// Opens the streams of a scenario with `n` events in flight.
+    pub fn open<T: Tracking<()>>(t: &mut T, n: u64, order: AckOrder) -> Lifecycle {
+        let (streams, per_stream) = open_streams(t, n);
+        let k = per_stream as usize;
+        let mut perm: Vec<u32> = (0..k as u32).collect();
+        let mut rng = 0x5eed;
+        for i in (1..k).rev() {
+            perm.swap(i, (splitmix(&mut rng) % (i as u64 + 1)) as usize);
+        }
+        let mut seen = vec![false; k + 1];
+        let mut low = 0usize;
+        let cumulative_after = perm
+            .iter()
+            .map(|&p| {
+                seen[p as usize] = true;
+                while seen[low] {
+                    low += 1;
+                }
+                low as u32
+            })
+            .collect();
+        Lifecycle {
+            ack: Ack {
+                stream: streams[0],
+                cumulative: Seq(0),
+                ranges: Vec::with_capacity(1),
+                echo: Some(Echo { seq: Seq(0), attempt: 1 }),
+            },
+            streams,
+            per_stream,
+            order,
+            perm,
+            cumulative_after,
+            now: Instant::ZERO,
+            steps: 0,
+            finished: 0,
+        }
+    }
+
+    /// Submits the `n` events the scenario keeps in flight, round-robin
+    /// over the streams, 1 µs apart like the steps (so every implementation
+    /// sees its timers in submission order, whatever its tie-break).
+    pub fn fill<T: Tracking<()>>(&mut self, t: &mut T, n: u64) {
+        let mut finished = 0;
+        for i in 0..n {
+            let stream = self.streams[(i % self.streams.len() as u64) as usize];
+            self.now = Instant::from_micros(self.now.as_micros() + 1);
+            t.submit(self.now, stream, ()).expect("room for the fill");
+            drain(t, &mut finished, |_| {});
+        }
+    }
+
+    /// One event's lifecycle: submit, drain `Send`, ack, drain `Finish`.
+    #[inline]
+    pub fn step<T: Tracking<()>>(&mut self, t: &mut T) {
+        let streams = self.streams.len() as u64;
+        let index = (self.steps % streams) as usize;
+        let round = self.steps / streams;
+        self.steps += 1;
+        self.now = Instant::from_micros(self.now.as_micros() + 1);
+        let stream = self.streams[index];
+        t.submit(self.now, stream, ()).expect("room for a submit");
+        drain(t, &mut self.finished, |_| {});
+
+        let (seq, cumulative) = match self.order {
+            AckOrder::InOrder => (round, round + 1),
+            AckOrder::Random => {
+                let k = self.per_stream;
+                let (block, i) = (round / k * k, (round % k) as usize);
+                (block + u64::from(self.perm[i]), block + u64::from(self.cumulative_after[i]))
+            }
+        };
+        self.ack.stream = stream;
+        self.ack.cumulative = Seq(cumulative);
+        self.ack.echo = Some(Echo { seq: Seq(seq), attempt: 1 });
+        self.ack.ranges.clear();
+        if seq >= cumulative {
+            self.ack.ranges.push(SeqRange::single(Seq(seq)));
+        }
+        t.handle_ack(self.now, UserId(index as u64), &self.ack).expect("a valid ack");
+        drain(t, &mut self.finished, |_| {});
+    }
+}
+
+/// Opens `n / K` streams, stream `i` owned by `UserId(i)`.
+fn open_streams<T: Tracking<()>>(t: &mut T, n: u64) -> (Vec<StreamId>, u64) {
+    let per_stream = n.clamp(1, PER_STREAM_MAX);
+    assert!(n % per_stream == 0, "in-flight count {n} must be a multiple of {per_stream}");
+    let streams = (0..n / per_stream)
+        .map(|i| t.open_stream(Instant::ZERO, UserId(i)).expect("room for the streams"))
+        .collect();
+    (streams, per_stream)
+}
+
+/// What times out in a [`Timeouts`] scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeoutKind {
+    /// Attempt timeouts: every firing is a `Retry` (backoff factor 1, 1000
+    /// attempts; the one firing in 1000 that exhausts them is an expiry).
+    RetryStorm,
+    /// Deadlines: every firing is an expiry (`Skip` + `Finish`).
+    Expiry,
+}
+
+/// Timers firing in steady state: `n` events in flight, no acks, their
+/// timeouts spread so that each [`tick`](Self::tick) (1 ms of virtual time)
+/// fires [`per_tick`](Self::per_tick) of them. [`refill`](Self::refill)
+/// replaces the events that finished, to be called outside the timed part.
+#[derive(Debug)]
+pub struct Timeouts {
+    streams: Vec<StreamId>,
+    per_tick: u64,
+    now: Instant,
+    /// Streams whose event finished during the last tick.
+    refill: Vec<usize>,
+    /// Events finished so far.
+    pub finished: u64,
+    /// Timeouts fired so far (retries plus expiries).
+    pub fired: u64,
+}
+
+impl Timeouts {
+    /// Timeouts fired per tick.
+    pub fn per_tick(n: u64) -> u64 {
+        n.min(1000)
+    }
+
+    /// The policy: attempt timeouts (or deadlines) of `n / per_tick` ms.
+    pub fn policy(n: u64, kind: TimeoutKind) -> Policy {
+        let period = Duration::from_millis(n / Self::per_tick(n));
+        match kind {
+            TimeoutKind::RetryStorm => Policy {
+                initial_delay: period,
+                backoff_factor: 1.0,
+                delay_max: period,
+                attempts_max: 1000,
+                deadline: Duration::from_secs(30 * 86_400),
+            },
+            TimeoutKind::Expiry => Policy {
+                initial_delay: NEVER,
+                backoff_factor: 2.0,
+                delay_max: NEVER,
+                attempts_max: 8,
+                deadline: period,
+            },
+        }
+    }
+
+    /// A tracker with `n` events in flight, and the driver, in steady state:
+    /// two turnovers of the events have fired.
+    pub fn setup<T: Tracking<()>>(n: u64, kind: TimeoutKind) -> (T, Timeouts) {
+        let mut t = T::with_policy(&Self::policy(n, kind), TIMEOUTS_WINDOW);
+        let driver = t.in_context(|t| {
+            let mut driver = Timeouts::fill(t, n);
+            for _ in 0..2 * n / driver.per_tick {
+                driver.tick(t);
+                driver.refill(t);
+            }
+            driver
+        });
+        (t, driver)
+    }
+
+    /// Opens the streams and submits `n` events, `per_tick` per ms.
+    pub fn fill<T: Tracking<()>>(t: &mut T, n: u64) -> Timeouts {
+        let (streams, _) = open_streams(t, n);
+        let per_tick = Self::per_tick(n);
+        let mut finished = 0;
+        for i in 0..n {
+            let now = Instant::from_millis(i / per_tick);
+            t.submit(now, streams[(i % streams.len() as u64) as usize], ()).expect("room");
+            drain(t, &mut finished, |_| {});
+        }
+        Timeouts {
+            now: Instant::from_millis(n / per_tick - 1),
+            refill: Vec::with_capacity(per_tick as usize),
+            streams,
+            per_tick,
+            finished,
+            fired: 0,
+        }
+    }
+
+    /// Advances 1 ms and runs the timeouts due; returns how many fired.
+    #[inline]
+    pub fn tick<T: Tracking<()>>(&mut self, t: &mut T) -> u64 {
+        self.now = Instant::from_micros(self.now.as_micros() + 1000);
+        t.handle_timeout(self.now);
+        let refill = &mut self.refill;
+        let fired = drain(t, &mut self.finished, |user| refill.push(user.0 as usize));
+        self.fired += fired;
+        fired
+    }
+
+    /// Submits one event for each that finished in the last tick.
+    pub fn refill<T: Tracking<()>>(&mut self, t: &mut T) {
+        for i in 0..self.refill.len() {
+            let stream = self.streams[self.refill[i]];
+            t.submit(self.now, stream, ()).expect("room for a refill");
+            drain(t, &mut self.finished, |_| {});
+        }
+        self.refill.clear();
+    }
+
+    /// Timeouts fired by each tick in steady state.
+    pub fn expected_per_tick(&self) -> u64 {
+        self.per_tick
+    }
+}
