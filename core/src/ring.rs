@@ -156,3 +156,103 @@ mod tests {
         assert_eq!(r.next_unresolved(Seq(1), Seq(200)), Some((Seq(100), 100)));
     }
 }
+
+/// A set of seqs kept only within a sliding span below the stream's next seq,
+/// as a bitmap: O(1) insert, lookup and pruning, no allocation once warm.
+/// Used for the abandoned seqs the client has not acked past (to tell late
+/// acks apart): seqs more than `span` below the next seq are forgotten.
+#[derive(Debug, Default)]
+pub(crate) struct SeqSet {
+    /// Seq of bit 0 of `words[0]`, a multiple of 64.
+    base: u64,
+    words: VecDeque<u64>,
+}
+
+impl SeqSet {
+    /// Adds `seq`; forgets what is more than `span` below `next`.
+    pub(crate) fn insert(&mut self, seq: u64, next: u64, span: u64) {
+        let oldest = next.saturating_sub(span);
+        if seq < oldest {
+            return;
+        }
+        if self.words.is_empty() {
+            self.base = seq & !63;
+        }
+        while seq < self.base {
+            self.words.push_front(0);
+            self.base -= 64;
+        }
+        let word = ((seq - self.base) / 64) as usize;
+        while self.words.len() <= word {
+            self.words.push_back(0);
+        }
+        self.words[word] |= 1 << (seq % 64);
+        self.remove_below(oldest);
+    }
+
+    /// Whether `seq` is in the set and not more than `span` below `next`.
+    pub(crate) fn contains(&self, seq: u64, next: u64, span: u64) -> bool {
+        if seq < next.saturating_sub(span) || seq < self.base {
+            return false;
+        }
+        let word = ((seq - self.base) / 64) as usize;
+        self.words.get(word).is_some_and(|w| w & (1 << (seq % 64)) != 0)
+    }
+
+    /// Forgets every seq below `seq`.
+    pub(crate) fn remove_below(&mut self, seq: u64) {
+        while !self.words.is_empty() && self.base + 64 <= seq {
+            self.words.pop_front();
+            self.base += 64;
+        }
+        if self.words.is_empty() {
+            return;
+        }
+        if seq > self.base {
+            self.words[0] &= !((1u64 << (seq - self.base)) - 1);
+        }
+        // Drop empty words at the front so the set stays small.
+        while self.words.front() == Some(&0) {
+            self.words.pop_front();
+            self.base += 64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod seq_set_tests {
+    use super::*;
+    use alloc::collections::BTreeSet;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn agrees_with_a_btree_set(ops in proptest::collection::vec((0u8..3, 0u64..300, 1u64..100), 1..200)) {
+            let mut set = SeqSet::default();
+            let mut model = BTreeSet::new();
+            let mut next = 0u64;
+            let span = 64 + 7;
+            for (op, x, step) in ops {
+                match op {
+                    0 => {
+                        next += step % 5;
+                        let seq = next.saturating_sub(x % 90);
+                        set.insert(seq, next + 1, span);
+                        next += 1;
+                        model.insert(seq);
+                    }
+                    1 => {
+                        let below = next.saturating_sub(x % 120);
+                        set.remove_below(below);
+                        model.retain(|&s| s >= below);
+                    }
+                    _ => {}
+                }
+                for probe in next.saturating_sub(200)..next + 2 {
+                    let expected = model.contains(&probe) && probe >= next.saturating_sub(span);
+                    prop_assert_eq!(set.contains(probe, next, span), expected, "probe {}", probe);
+                }
+            }
+        }
+    }
+}

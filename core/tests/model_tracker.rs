@@ -183,9 +183,6 @@ impl Model {
             if !matches!(outcome, Outcome::Confirmed { .. } | Outcome::StreamClosed) {
                 let st = &mut self.streams[s];
                 st.abandoned.insert(seq);
-                if st.abandoned.len() > WINDOW as usize {
-                    st.abandoned.pop_first();
-                }
             }
         } else {
             self.streams[s].queue.retain(|&q| q != e);
@@ -428,7 +425,11 @@ impl Model {
                 bump!(self, user, spurious_retries);
             }
         } else if echo_event.is_none()
-            && ack.echo.is_some_and(|echo| self.streams[s].abandoned.contains(&echo.seq.0))
+            && ack.echo.is_some_and(|echo| {
+                // Only abandoned seqs within a window below the next seq are remembered.
+                let st = &self.streams[s];
+                st.abandoned.contains(&echo.seq.0) && echo.seq.0 + WINDOW >= st.next_seq
+            })
         {
             bump!(self, user, acks_late);
         } else if newly == 0 {

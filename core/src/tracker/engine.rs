@@ -344,10 +344,8 @@ impl<P> Tracker<P> {
             s.in_flight -= 1;
             if !matches!(outcome, Outcome::Confirmed { .. } | Outcome::StreamClosed) {
                 skip = Some(e.seq);
-                s.abandoned.insert(e.seq.0);
-                if s.abandoned.len() > window {
-                    s.abandoned.pop_first();
-                }
+                let next = s.ring.next_seq().0;
+                s.abandoned.insert(e.seq.0, next, window as u64);
             }
             self.metrics.in_flight -= 1;
             self.user_mut(user).metrics.in_flight -= 1;

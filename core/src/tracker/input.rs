@@ -89,7 +89,9 @@ impl<P> Tracker<P> {
         let echo_confirmed =
             echoed.filter(|(echo, ..)| self.stream(index).ring.get(echo.seq).is_none());
         let late = ack.echo.is_some_and(|echo| {
-            echoed.is_none() && self.stream(index).abandoned.contains(&echo.seq.0)
+            let s = self.stream(index);
+            let (next, window) = (s.ring.next_seq().0, u64::from(self.config.flow.window));
+            echoed.is_none() && s.abandoned.contains(echo.seq.0, next, window)
         });
         if let Some((echo, attempts, sent_at)) = echo_confirmed {
             if echo.attempt == attempts {
@@ -108,8 +110,8 @@ impl<P> Tracker<P> {
             bump!(self, owner, acks_duplicate);
         }
         let s = self.stream_mut(index);
-        let keep = s.abandoned.split_off(&s.client_cumulative.0);
-        s.abandoned = keep;
+        let below = s.client_cumulative.0;
+        s.abandoned.remove_below(below);
         self.pump(now, index);
         self.arm_skip_timer(now, index);
         self.after_input(now);

@@ -1,12 +1,12 @@
 //! The tracker's records: events, streams and users, in generational slabs.
 
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 
 use crate::budget::TokenBucket;
 use crate::config::RtoConfig;
 use crate::ids::{Seq, UserId};
 use crate::metrics::Metrics;
-use crate::ring::SeqRing;
+use crate::ring::{SeqRing, SeqSet};
 use crate::rtt::RttEstimator;
 use crate::time::Instant;
 use crate::wheel::Pos;
@@ -88,8 +88,8 @@ pub(super) struct Stream {
     pub(super) rtt: Option<RttEstimator>,
     pub(super) window_full_since: Option<Instant>,
     /// Abandoned seqs the client has not acked past yet, to tell late acks
-    /// apart. Bounded by the window: the oldest are forgotten first.
-    pub(super) abandoned: BTreeSet<u64>,
+    /// apart. Only those within a window below the next seq are kept.
+    pub(super) abandoned: SeqSet,
     /// The client's cumulative ack: the highest it acked since it last
     /// connected, or its resume point.
     pub(super) client_cumulative: Seq,
@@ -112,7 +112,7 @@ impl Stream {
             conflation: BTreeMap::new(),
             rtt: rto.map(RttEstimator::new),
             window_full_since: None,
-            abandoned: BTreeSet::new(),
+            abandoned: SeqSet::default(),
             client_cumulative: Seq(0),
             skip_timer: Pos::NONE,
             skip_at: Instant::MAX,
