@@ -104,11 +104,6 @@ impl SeqRing {
             .filter(|(_, e)| **e & RESOLVED == 0)
             .map(move |(i, e)| (Seq(base + i as u64), *e))
     }
-
-    /// Bytes held by the ring's buffer.
-    pub(crate) fn capacity(&self) -> usize {
-        self.entries.capacity()
-    }
 }
 
 #[cfg(test)]

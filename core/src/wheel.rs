@@ -91,12 +91,6 @@ impl TimerWheel {
         self.len
     }
 
-    /// Bytes held by the buckets.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.buckets.iter().map(|b| b.capacity() * 4).sum::<usize>()
-            + self.buckets.capacity() * core::mem::size_of::<Vec<u32>>()
-    }
-
     /// Schedules `key` at `when` µs (clamped to now: a past time fires next).
     pub(crate) fn insert(&mut self, key: u32, when: u64, store: &mut impl TimerStore) {
         let when = when.max(self.elapsed);

@@ -156,3 +156,25 @@ fn every_event_finishes_exactly_once() {
         }
     }
 }
+
+#[test]
+fn a_user_is_forgotten_only_once_it_has_no_stream() {
+    let mut t = tracker(config());
+    let (a, b) = (UserId(1), UserId(2));
+    let s = t.open_stream(ms(0), a).unwrap();
+    t.open_stream(ms(0), b).unwrap();
+    submit(&mut t, ms(0), s, 7);
+    assert_eq!(t.users().collect::<Vec<_>>(), [a, b]);
+    // Still owns a stream: nothing is dropped.
+    assert_eq!(t.forget_user(a), None);
+    assert!(t.user_metrics(a).is_some());
+    t.close_stream(ms(1), s).unwrap();
+    let metrics = t.forget_user(a).expect("no stream left");
+    assert_eq!((metrics.submitted, metrics.stream_closed, metrics.streams), (1, 1, 0));
+    assert_eq!(t.user_metrics(a), None);
+    assert_eq!(t.users().collect::<Vec<_>>(), [b]);
+    assert_eq!(t.forget_user(a), None, "forgotten twice");
+    // A forgotten user may come back, with fresh metrics.
+    t.open_stream(ms(2), a).unwrap();
+    assert_eq!(t.user_metrics(a).unwrap().submitted, 0);
+}

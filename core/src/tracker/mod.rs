@@ -467,22 +467,4 @@ impl<P> Tracker<P> {
     pub fn pending(&self) -> u32 {
         self.pending
     }
-
-    /// Heap bytes held by the tracker's own structures (payloads excluded
-    /// beyond their inline size): a lower bound on its memory use.
-    pub fn heap_bytes(&self) -> usize {
-        use core::mem::size_of;
-        let streams: usize = self
-            .streams
-            .iter()
-            .filter_map(|s| s.stream.as_ref())
-            .map(|s| s.ring.capacity() * 4 + s.queue.capacity() * 8)
-            .sum();
-        self.events.capacity() * size_of::<EventSlot<P>>()
-            + self.free_events.capacity() * 4
-            + self.streams.capacity() * size_of::<StreamSlot>()
-            + streams
-            + self.wheel.heap_bytes()
-            + self.commands.capacity() * size_of::<Command<P>>()
-    }
 }
