@@ -286,7 +286,7 @@ impl Harness {
                 ack.cumulative
             );
             assert!(
-                r.end.0 <= ack.cumulative.0 + u64::from(self.config.window),
+                r.end.0 <= ack.cumulative.0.saturating_add(u64::from(self.config.window)),
                 "range {r:?} beyond the window above {}",
                 ack.cumulative
             );
