@@ -1,7 +1,7 @@
 //! Attempts: after the last allowed attempt times out the event finishes
 //! `Expired { AttemptsExhausted }`, exactly at that timeout, with a Skip.
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Ids are never reused: a stale `EventId` or `StreamId` whose slot was
 //! reused never reaches the new occupant.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,6 +1,6 @@
 //! Duplicate and late acks are not errors: they change nothing and are counted.
 
-mod common;
+use crate::common;
 
 use acktrack::{ExpiryReason, Outcome, UserId};
 use common::*;

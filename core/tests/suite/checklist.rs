@@ -1,6 +1,6 @@
 //! The checklist this system replaces, one test per item.
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

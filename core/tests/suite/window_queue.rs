@@ -3,7 +3,7 @@
 //! is a typed `SubmitError` that hands the payload back; a full window shows
 //! in the metrics.
 
-mod common;
+use crate::common;
 
 use acktrack::{EventState, Seq, SubmitError, SubmitOptions, UserId};
 use common::*;

@@ -2,7 +2,7 @@
 //! exactly as it was (metrics apart from the rejection counter, event
 //! states, payloads, streams, timers, and no command emitted).
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

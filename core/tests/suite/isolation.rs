@@ -1,7 +1,7 @@
 //! Isolation: 3 users × 10 events with zero cross-contamination; a foreign
 //! ack is rejected with `NotOwner`, counted, and changes nothing.
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Negative acks: a redelivery after the asked delay, counted as an attempt,
 //! never past the deadline, under the same ownership and input rules as acks.
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

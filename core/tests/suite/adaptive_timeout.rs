@@ -2,7 +2,7 @@
 //! clamped, drives the first attempt's timeout, and takes samples only from
 //! acks whose echo names the event's current attempt.
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

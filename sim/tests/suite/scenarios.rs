@@ -175,7 +175,7 @@ fn the_report_has_a_summary_a_csv_and_an_svg_plot() {
 }
 
 /// Wall time against users (a measurement, not a check): run with
-/// `cargo test --release -p acktrack-sim --test scenarios -- --ignored --nocapture`.
+/// `cargo test --release -p acktrack-sim --test suite scenarios -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a check"]
 fn wall_time_grows_linearly_with_users() {

@@ -1,7 +1,7 @@
 //! Transmit failure: the event is retried now, the failure is counted, and
 //! the stream stays usable.
 
-mod common;
+use crate::common;
 
 use acktrack::{Command, Outcome, Seq, UserId};
 use common::*;

@@ -4,7 +4,7 @@
 //! and finishes `Confirmed`.
 #![cfg(all(feature = "json", feature = "binary"))]
 
-mod pair;
+use crate::pair;
 
 use core::time::Duration;
 

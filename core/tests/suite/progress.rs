@@ -1,7 +1,7 @@
 //! Progress reports extend the current attempt's timeout, never past the
 //! deadline, under the same ownership and input rules as acks.
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

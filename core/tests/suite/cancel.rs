@@ -1,7 +1,7 @@
 //! Cancel: queued and in-flight events finish `Cancelled`; a transmitted
 //! one's seq is skipped; nothing is sent for it afterwards.
 
-mod common;
+use crate::common;
 
 use acktrack::{CancelError, Command, EventState, Outcome, Seq, SeqRange, UserId};
 use common::*;

@@ -1,6 +1,6 @@
 //! Time going backwards is clamped to the latest `now` and counted.
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

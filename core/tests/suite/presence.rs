@@ -2,7 +2,7 @@
 //! pause, deadlines keep running; a connect with a resume point confirms what
 //! the client has and retransmits everything pending at once, within the window.
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

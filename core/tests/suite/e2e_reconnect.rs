@@ -3,7 +3,7 @@
 //! retransmits the rest, and the application still sees each event once.
 #![cfg(all(feature = "json", feature = "binary"))]
 
-mod pair;
+use crate::pair;
 
 use core::time::Duration;
 

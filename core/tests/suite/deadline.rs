@@ -1,7 +1,7 @@
 //! Deadlines: an event expires exactly at its deadline (not a microsecond
 //! early), and no retry is ever scheduled at or past it.
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Backoff: the actual gap between transmissions stays within
 //! `RetryPolicy::delay_bounds` for every jitter mode, and grows exponentially.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

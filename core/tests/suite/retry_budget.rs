@@ -3,7 +3,7 @@
 //! deferred retries are counted and never lost: once loss stops, every event
 //! ends Confirmed or Expired by its deadline.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,7 +1,7 @@
 //! Fairness: one user's flood never delays another user's events, and cannot
 //! push another user over any cap.
 
-mod common;
+use crate::common;
 
 use acktrack::{Command, EventState, SubmitError, SubmitOptions, UserId};
 use common::*;

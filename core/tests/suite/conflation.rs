@@ -1,7 +1,7 @@
 //! Conflation: a newer event with the same key on the same stream supersedes
 //! the older pending one; a transmitted one's seq is skipped.
 
-mod common;
+use crate::common;
 
 use acktrack::{Command, EventState, Outcome, Seq, SeqRange, SubmitError, SubmitOptions, UserId};
 use common::*;

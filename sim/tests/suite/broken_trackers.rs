@@ -356,7 +356,7 @@ fn retrying_before_the_backoff_is_caught() {
 
 /// Seeds needed to catch each defect, from 15 different starting seeds; prints
 /// the median. Slow in debug builds: run with
-/// `cargo test --release -p acktrack-sim --test broken_trackers -- --ignored --nocapture`.
+/// `cargo test --release -p acktrack-sim --test suite broken_trackers -- --ignored --nocapture`.
 #[test]
 #[ignore = "a measurement, not a check"]
 fn median_seeds_to_catch() {

@@ -4,7 +4,7 @@
 //! news), and everything else carries on.
 #![cfg(all(feature = "json", feature = "binary"))]
 
-mod pair;
+use crate::pair;
 
 use std::collections::BTreeSet;
 

@@ -1,8 +1,6 @@
 //! Determinism: two trackers fed the same inputs emit identical commands,
 //! errors, timeouts and metrics (jitter and budgets included).
 
-mod common;
-
 use core::time::Duration;
 
 use acktrack::{

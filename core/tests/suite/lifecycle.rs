@@ -1,6 +1,6 @@
 //! An event's life: submit → Send → ack → Finish Confirmed, and close_stream.
 
-mod common;
+use crate::common;
 
 use core::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Spurious retries: an ack for attempt k that arrives after attempt k+1 was
 //! sent is counted (globally and for the user); an ack for the latest is not.
 
-mod common;
+use crate::common;
 
 use acktrack::{Outcome, UserId};
 use common::*;

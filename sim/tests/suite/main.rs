@@ -1,0 +1,7 @@
+//! The simulator's test suite in one binary: deliberately broken trackers it
+//! must catch, determinism and replay, and scenarios (swarm, coverage,
+//! shrinking, reports).
+
+mod broken_trackers;
+mod determinism;
+mod scenarios;
