@@ -118,6 +118,37 @@ mod tests {
     }
 
     #[test]
+    fn uniform_reaches_both_ends_and_every_value_between() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut seen = [0u32; 4];
+        for _ in 0..4000 {
+            let v = uniform(&mut rng, 10, 13);
+            assert!((10..=13).contains(&v), "{v} outside 10..=13");
+            seen[(v - 10) as usize] += 1;
+        }
+        // Each of the four values about 1000 times: a span one too small
+        // never draws 13, one too large draws 14.
+        assert!(seen.iter().all(|&n| (850..=1150).contains(&n)), "{seen:?}");
+        assert_eq!(uniform(&mut rng, 5, 5), 5);
+    }
+
+    #[test]
+    fn delay_bounds_are_exactly_each_modes_range() {
+        let ms = Duration::from_millis;
+        let base = ms(100);
+        let bounds = |jitter, attempt| policy(jitter).delay_bounds(base, attempt);
+        assert_eq!(bounds(Jitter::None, 1), (ms(100), ms(100)));
+        assert_eq!(bounds(Jitter::None, 3), (ms(400), ms(400)));
+        assert_eq!(bounds(Jitter::Full, 2), (Duration::from_micros(1), ms(200)));
+        assert_eq!(bounds(Jitter::Equal, 1), (ms(50), ms(100)));
+        assert_eq!(bounds(Jitter::Equal, 3), (ms(200), ms(400)));
+        // Decorrelated: from the base up to base × 3^attempt, capped at 1 s.
+        assert_eq!(bounds(Jitter::Decorrelated, 1), (ms(100), ms(300)));
+        assert_eq!(bounds(Jitter::Decorrelated, 2), (ms(100), ms(900)));
+        assert_eq!(bounds(Jitter::Decorrelated, 3), (ms(100), ms(1000)));
+    }
+
+    #[test]
     fn every_jitter_mode_stays_in_its_bounds() {
         for jitter in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Decorrelated] {
             let p = policy(jitter);

@@ -15,6 +15,7 @@ mod checklist;
 mod conflation;
 mod deadline;
 mod determinism;
+mod display;
 mod duplicate_late_acks;
 mod e2e_lossy;
 mod e2e_partition;

@@ -3,5 +3,6 @@
 //! shrinking, reports).
 
 mod broken_trackers;
+mod choices;
 mod determinism;
 mod scenarios;
