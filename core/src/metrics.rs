@@ -282,6 +282,84 @@ mod tests {
     }
 
     #[test]
+    fn the_histogram_is_312_buckets_up_to_2_pow_41_micros() {
+        // 8 exact buckets below 8 µs, then 8 per power of two from 2^3 to 2^40:
+        // within 12.5 % up to about 25 days, in a fixed 2.5 KB.
+        assert_eq!(LatencyHistogram::default().buckets.len(), 312);
+        assert_eq!(bucket_of((1 << 41) - 1), 311);
+        assert_eq!(bucket_high(311), (1 << 41) - 1);
+    }
+
+    #[test]
+    fn the_top_power_of_two_keeps_its_precision() {
+        let mut h = LatencyHistogram::default();
+        let low = 1u64 << 40;
+        h.record(Duration::from_micros(low));
+        h.record(Duration::from_micros((1 << 41) - 1));
+        let p50 = h.quantile(0.5).as_micros() as u64;
+        assert!(low <= p50 && p50 <= low + low / 8, "{p50}");
+    }
+
+    #[test]
+    fn values_beyond_the_range_are_clamped_to_the_top_bucket() {
+        let mut h = LatencyHistogram::default();
+        h.record(Duration::from_micros(1 << 45));
+        h.record(Duration::from_micros(u64::MAX / 2));
+        h.record(Duration::MAX);
+        assert_eq!(h.count(), 3);
+        assert_eq!(h.quantile(0.5), Duration::from_micros((1 << 41) - 1));
+        assert_eq!(h.max(), Duration::from_micros(u64::MAX));
+        assert_eq!(h.summary().p99, Duration::from_micros((1 << 41) - 1));
+    }
+
+    #[test]
+    fn quantiles_take_the_value_at_the_rounded_up_rank() {
+        // Values below 8 µs have exact buckets, so ranks show directly.
+        let of = |values: &[u64], q: f64| {
+            let mut h = LatencyHistogram::default();
+            values.iter().for_each(|&v| h.record(Duration::from_micros(v)));
+            h.quantile(q).as_micros()
+        };
+        let seven = [1, 2, 3, 4, 5, 6, 7];
+        assert_eq!(of(&seven, 0.5), 4, "rank ceil(3.5) = 4");
+        assert_eq!(of(&seven, 0.3), 3, "rank ceil(2.1) = 3");
+        assert_eq!(of(&seven, 0.0), 1, "rank at least 1");
+        assert_eq!(of(&seven, 1.0), 7);
+        assert_eq!(of(&seven, f64::NAN), 7, "NaN reads as the maximum");
+        assert_eq!(of(&[1, 2, 3, 4], 0.5), 2, "an exact rank is not rounded up");
+        assert_eq!(of(&[1, 2, 3, 4], 0.75), 3);
+    }
+
+    #[test]
+    fn merging_equals_recording_everything_in_one() {
+        let (mut a, mut b, mut all) =
+            (LatencyHistogram::default(), LatencyHistogram::default(), LatencyHistogram::default());
+        for v in [3u64, 900, 70_000] {
+            a.record(Duration::from_micros(v));
+            all.record(Duration::from_micros(v));
+        }
+        for v in [900u64, 5, 2_000_000, 2_000_000] {
+            b.record(Duration::from_micros(v));
+            all.record(Duration::from_micros(v));
+        }
+        a.merge(&b);
+        assert_eq!(a, all);
+        assert_eq!(a.count(), 7);
+        assert_eq!(a.max(), Duration::from_secs(2));
+        assert_eq!(a.quantile(0.5), all.quantile(0.5));
+    }
+
+    #[test]
+    fn pending_and_retries_per_send() {
+        let m = Metrics { in_flight: 5, queued: 3, sent: 4, retried: 2, ..Metrics::default() };
+        assert_eq!(m.pending(), 8);
+        assert_eq!(m.retries_per_send(), Some(0.5));
+        assert_eq!(Metrics::default().retries_per_send(), None);
+        let once = Metrics { sent: 1, ..Metrics::default() };
+        assert_eq!(once.retries_per_send(), Some(0.0));
+    }
+
+    #[test]
     fn confirmation_rate_is_confirmed_over_finished() {
         let m = Metrics { confirmed: 3, expired_deadline: 1, ..Metrics::default() };
         assert_eq!(m.confirmation_rate(), Some(0.75));

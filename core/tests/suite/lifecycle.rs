@@ -178,3 +178,19 @@ fn a_user_is_forgotten_only_once_it_has_no_stream() {
     t.open_stream(ms(2), a).unwrap();
     assert_eq!(t.user_metrics(a).unwrap().submitted, 0);
 }
+
+#[test]
+fn only_a_confirmation_counts_as_confirmed() {
+    use acktrack::ExpiryReason;
+    let confirmed = Outcome::Confirmed { attempts: 1, latency: Duration::from_millis(5) };
+    assert!(confirmed.is_confirmed());
+    for other in [
+        Outcome::Expired { reason: ExpiryReason::Deadline },
+        Outcome::Expired { reason: ExpiryReason::AttemptsExhausted },
+        Outcome::Cancelled,
+        Outcome::Superseded,
+        Outcome::StreamClosed,
+    ] {
+        assert!(!other.is_confirmed(), "{other:?}");
+    }
+}
