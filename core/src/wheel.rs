@@ -22,6 +22,8 @@ const LEVELS: usize = 7;
 const BLOCK: u64 = 1 << (BITS as usize * LEVELS);
 /// The bucket of timers beyond the current block.
 const FAR: usize = LEVELS * SLOTS;
+/// Buckets in all.
+pub(crate) const BUCKETS: usize = FAR + 1;
 
 /// Where a key sits: level, slot, index in the bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,6 +38,21 @@ impl Pos {
 
     pub(crate) fn is_none(self) -> bool {
         self.bucket == u16::MAX
+    }
+
+    /// A position from its parts, as [`bucket`](Self::bucket) and
+    /// [`index`](Self::index) gave them (for owners that store it packed).
+    pub(crate) const fn new(bucket: u16, index: u32) -> Pos {
+        Pos { bucket, index }
+    }
+
+    /// The bucket: below [`BUCKETS`], or `u16::MAX` for [`Pos::NONE`].
+    pub(crate) const fn bucket(self) -> u16 {
+        self.bucket
+    }
+
+    pub(crate) const fn index(self) -> u32 {
+        self.index
     }
 }
 
