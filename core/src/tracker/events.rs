@@ -6,8 +6,10 @@
 //! exactly, elsewhere:
 //!
 //! - Times are offsets from `submitted_at`, the one 64-bit time kept. The
-//!   deadline of an event with the config's deadline is computed, not stored;
-//!   any other deadline is kept in a side table.
+//!   deadline is computed from `submitted_at` and the span it was given: the
+//!   config's, or one of up to 254 other spans kept once for all the events
+//!   that use them (apps use a few); past that, a deadline is kept in a side
+//!   table.
 //! - The attempt timeout only matters while it is before the deadline (the
 //!   timer fires at the earlier of the two, and a timeout at or after the
 //!   deadline behaves exactly like one at the deadline), so it is kept
@@ -116,6 +118,9 @@ const DEADLINE_SHIFT: u32 = 22;
 const DEADLINE_DEFAULT: u32 = 0;
 /// The event's deadline is in `Events::deadlines`.
 const DEADLINE_TABLE: u32 = 1;
+/// From here on: `submitted_at + spans[kind - DEADLINE_SPANS]`.
+const DEADLINE_SPANS: u32 = 2;
+const DEADLINE_MASK: u32 = 0xff;
 /// Always set, so that `bits` is never zero (the niche of `Option<Event>`).
 const LIVE: u32 = 1 << 31;
 
@@ -233,7 +238,7 @@ impl<P> Event<P> {
     }
 
     fn deadline_kind(&self) -> u32 {
-        self.field(DEADLINE_SHIFT, 0xff)
+        self.field(DEADLINE_SHIFT, DEADLINE_MASK)
     }
 
     fn timeout_offset(&self) -> u64 {
@@ -244,6 +249,62 @@ impl<P> Event<P> {
         debug_assert!(offset <= TIMEOUT_AT_DEADLINE);
         self.timeout_low = offset as u32;
         self.seq_timeout = (self.seq_timeout & SEQ_MASK) | ((offset >> 32) as u32) << SEQ_BITS;
+    }
+}
+
+/// Deadline spans other than the config's, kept once for all the events that
+/// use them.
+#[derive(Debug, Default)]
+struct Spans {
+    /// Each span and how many pending events use it. An entry no event uses
+    /// stays (with its index entry) until its place is needed for another.
+    entries: Vec<(Duration, u32)>,
+    index: BTreeMap<Duration, u8>,
+    /// Entries no event uses.
+    unused: u32,
+}
+
+impl Spans {
+    const MAX: usize = (DEADLINE_MASK - DEADLINE_SPANS + 1) as usize;
+
+    /// The entry of `span`, counted as used once more; `None` if every
+    /// entry is in use by other spans.
+    fn acquire(&mut self, span: Duration) -> Option<u8> {
+        if let Some(&i) = self.index.get(&span) {
+            let refs = &mut self.entries[i as usize].1;
+            if *refs == 0 {
+                self.unused -= 1;
+            }
+            *refs += 1;
+            return Some(i);
+        }
+        let i = if self.entries.len() < Self::MAX {
+            self.entries.push((span, 1));
+            self.entries.len() - 1
+        } else if self.unused > 0 {
+            let i = self.entries.iter().position(|e| e.1 == 0).expect("an unused entry");
+            self.index.remove(&self.entries[i].0);
+            self.unused -= 1;
+            self.entries[i] = (span, 1);
+            i
+        } else {
+            return None;
+        };
+        let i = u8::try_from(i).expect("at most MAX entries");
+        self.index.insert(span, i);
+        Some(i)
+    }
+
+    fn release(&mut self, i: u8) {
+        let refs = &mut self.entries[i as usize].1;
+        *refs -= 1;
+        if *refs == 0 {
+            self.unused += 1;
+        }
+    }
+
+    fn span(&self, i: u8) -> Duration {
+        self.entries[i as usize].0
     }
 }
 
@@ -260,6 +321,8 @@ pub(super) struct Events<P> {
     free: Vec<u32>,
     /// The config's deadline, of events with `DEADLINE_DEFAULT`.
     deadline_default: Duration,
+    /// Other deadline spans, shared.
+    spans: Spans,
     /// Deadlines of events with `DEADLINE_TABLE`.
     deadlines: BTreeMap<u32, Instant>,
     /// Timeouts of events whose offset does not fit 40 bits.
@@ -277,6 +340,7 @@ impl<P> Events<P> {
             slots: Chunked::default(),
             free: Vec::new(),
             deadline_default,
+            spans: Spans::default(),
             deadlines: BTreeMap::new(),
             timeouts: BTreeMap::new(),
             sent: track_sent.then(Chunked::default),
@@ -308,8 +372,9 @@ impl<P> Events<P> {
         self.slots[slot].event.as_mut().expect("live event slot")
     }
 
-    /// Stores a new event with its deadline; returns its slot.
-    pub(super) fn alloc(&mut self, mut event: Event<P>, deadline: Instant) -> u32 {
+    /// Stores a new event whose deadline is `span` after its submit; returns
+    /// its slot.
+    pub(super) fn alloc(&mut self, mut event: Event<P>, span: Duration) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -324,9 +389,15 @@ impl<P> Events<P> {
                 slot
             }
         };
-        if deadline != event.submitted_at().saturating_add(self.deadline_default) {
-            event.set_field(DEADLINE_SHIFT, 0xff, DEADLINE_TABLE);
-            self.deadlines.insert(slot, deadline);
+        if span != self.deadline_default {
+            let kind = match self.spans.acquire(span) {
+                Some(i) => DEADLINE_SPANS + u32::from(i),
+                None => {
+                    self.deadlines.insert(slot, event.submitted_at().saturating_add(span));
+                    DEADLINE_TABLE
+                }
+            };
+            event.set_field(DEADLINE_SHIFT, DEADLINE_MASK, kind);
         }
         self.slots[slot].event = Some(event);
         if let Some(sent) = &mut self.sent {
@@ -347,8 +418,12 @@ impl<P> Events<P> {
             entry.generation += 1;
             self.free.push(slot);
         }
-        if e.deadline_kind() == DEADLINE_TABLE {
-            self.deadlines.remove(&slot);
+        match e.deadline_kind() {
+            DEADLINE_DEFAULT => {}
+            DEADLINE_TABLE => {
+                self.deadlines.remove(&slot);
+            }
+            kind => self.spans.release((kind - DEADLINE_SPANS) as u8),
         }
         if e.timeout_offset() == TIMEOUT_TABLE {
             self.timeouts.remove(&slot);
@@ -362,7 +437,8 @@ impl<P> Events<P> {
         let e = self.event(slot);
         match e.deadline_kind() {
             DEADLINE_DEFAULT => e.submitted_at().saturating_add(self.deadline_default),
-            _ => self.deadlines[&slot],
+            DEADLINE_TABLE => self.deadlines[&slot],
+            kind => e.submitted_at().saturating_add(self.spans.span((kind - DEADLINE_SPANS) as u8)),
         }
     }
 
@@ -501,33 +577,75 @@ mod tests {
         assert_eq!(e.seq(Seq(floor)), Seq(floor + (1 << 23)));
     }
 
-    #[test]
-    fn deadlines_other_than_the_default_are_kept_exactly() {
-        let mut ev = events();
-        let at = Instant::from_micros(5);
-        let default =
-            ev.alloc(Event::new(0, at, false, ()), at.saturating_add(ev.deadline_default));
-        let short = ev.alloc(Event::new(0, at, false, ()), Instant::from_micros(6));
-        let forever = ev.alloc(Event::new(0, at, false, ()), Instant::MAX);
-        assert_eq!(ev.deadline(default), Instant::from_micros(60_000_005));
-        assert_eq!(ev.deadline(short), Instant::from_micros(6));
-        assert_eq!(ev.deadline(forever), Instant::MAX);
-        assert_eq!(ev.deadlines.len(), 2);
-        ev.free(short);
-        ev.free(forever);
-        assert!(ev.deadlines.is_empty());
-        // A reused slot starts over with the default.
-        let again = ev.alloc(Event::new(0, at, false, ()), at.saturating_add(ev.deadline_default));
-        assert_eq!(ev.deadline(again), Instant::from_micros(60_000_005));
-        assert!(ev.deadlines.is_empty());
+    fn us(micros: u64) -> Duration {
+        Duration::from_micros(micros)
     }
 
     #[test]
-    fn a_default_deadline_saturates_like_the_exact_one() {
+    fn deadlines_are_computed_from_their_span() {
+        let mut ev = events();
+        let at = Instant::from_micros(5);
+        let default = ev.alloc(Event::new(0, at, false, ()), ev.deadline_default);
+        let short = ev.alloc(Event::new(0, at, false, ()), us(1));
+        let short_too = ev.alloc(Event::new(0, at, false, ()), us(1));
+        let forever = ev.alloc(Event::new(0, at, false, ()), Duration::MAX);
+        assert_eq!(ev.deadline(default), Instant::from_micros(60_000_005));
+        assert_eq!(ev.deadline(short), Instant::from_micros(6));
+        assert_eq!(ev.deadline(short_too), Instant::from_micros(6));
+        assert_eq!(ev.deadline(forever), Instant::MAX);
+        // Two spans other than the default, one entry each.
+        assert_eq!(ev.spans.entries, [(us(1), 2), (Duration::MAX, 1)]);
+        assert!(ev.deadlines.is_empty());
+        ev.free(short);
+        ev.free(short_too);
+        ev.free(forever);
+        assert_eq!(ev.spans.unused, 2);
+        // A reused slot starts over with the default.
+        let again = ev.alloc(Event::new(0, at, false, ()), ev.deadline_default);
+        assert_eq!(ev.deadline(again), Instant::from_micros(60_000_005));
+        // An unused span is found again.
+        let again = ev.alloc(Event::new(0, at, false, ()), us(1));
+        assert_eq!(ev.deadline(again), Instant::from_micros(6));
+        assert_eq!(ev.spans.unused, 1);
+    }
+
+    #[test]
+    fn a_deadline_saturates_like_the_exact_one() {
         let mut ev = events();
         let at = Instant::from_micros(u64::MAX - 10);
-        let slot = ev.alloc(Event::new(0, at, false, ()), Instant::MAX);
-        assert_eq!(ev.deadline(slot), Instant::MAX);
+        let default = ev.alloc(Event::new(0, at, false, ()), ev.deadline_default);
+        let other = ev.alloc(Event::new(0, at, false, ()), us(11));
+        assert_eq!(ev.deadline(default), Instant::MAX);
+        assert_eq!(ev.deadline(other), Instant::MAX);
+    }
+
+    #[test]
+    fn past_the_shared_spans_deadlines_go_to_the_side_table_exactly() {
+        let mut ev = events();
+        let at = Instant::from_micros(100);
+        let max = Spans::MAX as u64;
+        let shared: Vec<u32> =
+            (1..=max).map(|i| ev.alloc(Event::new(0, at, false, ()), us(i))).collect();
+        assert_eq!(ev.spans.entries.len(), Spans::MAX);
+        // Every entry in use: the next new span goes to the side table.
+        let extra = ev.alloc(Event::new(0, at, false, ()), us(max + 1));
+        assert_eq!(ev.deadline(extra), at.add_micros(max + 1));
+        assert_eq!(ev.deadlines.len(), 1);
+        // A span in use is still shared.
+        let same = ev.alloc(Event::new(0, at, false, ()), us(7));
+        assert_eq!(ev.deadline(same), at.add_micros(7));
+        assert_eq!(ev.deadlines.len(), 1);
+        // Once an entry is unused, a new span takes its place.
+        ev.free(shared[2]);
+        let new = ev.alloc(Event::new(0, at, false, ()), us(max + 2));
+        assert_eq!(ev.deadline(new), at.add_micros(max + 2));
+        assert_eq!(ev.deadlines.len(), 1);
+        assert_eq!(ev.spans.entries[2], (us(max + 2), 1));
+        assert_eq!(ev.spans.index.get(&us(3)), None);
+        for (i, &slot) in shared.iter().enumerate().filter(|(i, _)| *i != 2) {
+            assert_eq!(ev.deadline(slot), at.add_micros(i as u64 + 1));
+        }
+        ev.free(extra);
         assert!(ev.deadlines.is_empty());
     }
 
@@ -535,7 +653,7 @@ mod tests {
     fn timeouts_beyond_40_bits_and_at_the_deadline_are_kept_exactly() {
         let mut ev = events();
         let at = Instant::from_micros(1000);
-        let slot = ev.alloc(Event::new(0, at, false, ()), Instant::MAX);
+        let slot = ev.alloc(Event::new(0, at, false, ()), Duration::MAX);
         ev.event_mut(slot).set_phase(Phase::InFlight);
         // Fits: an exact offset.
         let near = at.add_micros((1 << 40) - 3);
@@ -560,7 +678,7 @@ mod tests {
         assert!(ev.timeouts.is_empty());
         assert!(ev.deadlines.is_empty());
 
-        let short = ev.alloc(Event::new(0, at, false, ()), at.add_micros(50));
+        let short = ev.alloc(Event::new(0, at, false, ()), us(50));
         ev.event_mut(short).set_phase(Phase::InFlight);
         ev.set_timeout(short, at.add_micros(70));
         assert_eq!(ev.timeout(short), at.add_micros(50));
@@ -578,7 +696,7 @@ mod tests {
         let at = Instant::from_micros(10);
         let mut slots = Vec::new();
         for _ in 0..CHUNK + 2 {
-            slots.push(ev.alloc(Event::new(0, at, false, ()), Instant::MAX));
+            slots.push(ev.alloc(Event::new(0, at, false, ()), Duration::MAX));
         }
         let last = *slots.last().unwrap();
         ev.set_sent(last, Instant::from_micros(25));
@@ -588,13 +706,13 @@ mod tests {
         ev.set_sent(last, at.add_micros(1 << 33));
         assert_eq!(ev.sent_at(last), None);
         ev.free(last);
-        let again = ev.alloc(Event::new(0, at, false, ()), Instant::MAX);
+        let again = ev.alloc(Event::new(0, at, false, ()), Duration::MAX);
         assert_eq!(again, last);
         assert_eq!(ev.sent_at(again), Some(at));
         assert_eq!(ev.prev_delay(again), 0);
 
         let mut untracked: Events<()> = Events::new(Duration::from_secs(1), false, false);
-        let slot = untracked.alloc(Event::new(0, at, false, ()), Instant::MAX);
+        let slot = untracked.alloc(Event::new(0, at, false, ()), Duration::MAX);
         untracked.set_sent(slot, Instant::from_micros(25));
         untracked.set_prev_delay(slot, 9);
         assert_eq!(untracked.sent_at(slot), None);

@@ -301,7 +301,7 @@ impl<P> Tracker<P> {
         let deadline_span = options.deadline.unwrap_or(self.config.retry.deadline);
         let user = self.stream(index).user;
         let event = Event::new(index, now, options.conflation_key.is_some(), payload);
-        let slot = self.events.alloc(event, now.saturating_add(deadline_span));
+        let slot = self.events.alloc(event, deadline_span);
         let id = self.event_id(slot);
         if let Some(key) = options.conflation_key {
             self.stream_mut(index).conflation.insert(key, slot);
