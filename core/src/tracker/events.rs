@@ -258,8 +258,9 @@ impl<P> Event<P> {
 struct Spans {
     /// Each span and how many pending events use it. An entry no event uses
     /// stays (with its index entry) until its place is needed for another.
-    entries: Vec<(Duration, u32)>,
-    index: BTreeMap<Duration, u8>,
+    /// Spans in µs (saturating: only whole µs count towards a deadline).
+    entries: Vec<(u64, u32)>,
+    index: BTreeMap<u64, u8>,
     /// Entries no event uses.
     unused: u32,
 }
@@ -269,7 +270,7 @@ impl Spans {
 
     /// The entry of `span`, counted as used once more; `None` if every
     /// entry is in use by other spans.
-    fn acquire(&mut self, span: Duration) -> Option<u8> {
+    fn acquire(&mut self, span: u64) -> Option<u8> {
         if let Some(&i) = self.index.get(&span) {
             let refs = &mut self.entries[i as usize].1;
             if *refs == 0 {
@@ -303,7 +304,7 @@ impl Spans {
         }
     }
 
-    fn span(&self, i: u8) -> Duration {
+    fn span(&self, i: u8) -> u64 {
         self.entries[i as usize].0
     }
 }
@@ -320,7 +321,7 @@ pub(super) struct Events<P> {
     slots: Chunked<EventSlot<P>>,
     free: Vec<u32>,
     /// The config's deadline, of events with `DEADLINE_DEFAULT`.
-    deadline_default: Duration,
+    deadline_default: u64,
     /// Other deadline spans, shared.
     spans: Spans,
     /// Deadlines of events with `DEADLINE_TABLE`.
@@ -339,7 +340,7 @@ impl<P> Events<P> {
         Events {
             slots: Chunked::default(),
             free: Vec::new(),
-            deadline_default,
+            deadline_default: crate::time::micros(deadline_default),
             spans: Spans::default(),
             deadlines: BTreeMap::new(),
             timeouts: BTreeMap::new(),
@@ -389,11 +390,14 @@ impl<P> Events<P> {
                 slot
             }
         };
+        // `submitted_at.saturating_add(span)` is `add_micros` of the span in
+        // µs, saturated: both saturate at `Instant::MAX`.
+        let span = crate::time::micros(span);
         if span != self.deadline_default {
             let kind = match self.spans.acquire(span) {
                 Some(i) => DEADLINE_SPANS + u32::from(i),
                 None => {
-                    self.deadlines.insert(slot, event.submitted_at().saturating_add(span));
+                    self.deadlines.insert(slot, event.submitted_at().add_micros(span));
                     DEADLINE_TABLE
                 }
             };
@@ -436,9 +440,9 @@ impl<P> Events<P> {
     pub(super) fn deadline(&self, slot: u32) -> Instant {
         let e = self.event(slot);
         match e.deadline_kind() {
-            DEADLINE_DEFAULT => e.submitted_at().saturating_add(self.deadline_default),
+            DEADLINE_DEFAULT => e.submitted_at().add_micros(self.deadline_default),
             DEADLINE_TABLE => self.deadlines[&slot],
-            kind => e.submitted_at().saturating_add(self.spans.span((kind - DEADLINE_SPANS) as u8)),
+            kind => e.submitted_at().add_micros(self.spans.span((kind - DEADLINE_SPANS) as u8)),
         }
     }
 
@@ -585,7 +589,7 @@ mod tests {
     fn deadlines_are_computed_from_their_span() {
         let mut ev = events();
         let at = Instant::from_micros(5);
-        let default = ev.alloc(Event::new(0, at, false, ()), ev.deadline_default);
+        let default = ev.alloc(Event::new(0, at, false, ()), Duration::from_secs(60));
         let short = ev.alloc(Event::new(0, at, false, ()), us(1));
         let short_too = ev.alloc(Event::new(0, at, false, ()), us(1));
         let forever = ev.alloc(Event::new(0, at, false, ()), Duration::MAX);
@@ -593,15 +597,19 @@ mod tests {
         assert_eq!(ev.deadline(short), Instant::from_micros(6));
         assert_eq!(ev.deadline(short_too), Instant::from_micros(6));
         assert_eq!(ev.deadline(forever), Instant::MAX);
+        // Only whole µs count: this is the default span.
+        let nanos = ev.alloc(Event::new(0, at, false, ()), Duration::from_nanos(60_000_000_999));
+        assert_eq!(ev.deadline(nanos), Instant::from_micros(60_000_005));
+        assert_eq!(ev.deadline(nanos), at.saturating_add(Duration::from_nanos(60_000_000_999)));
         // Two spans other than the default, one entry each.
-        assert_eq!(ev.spans.entries, [(us(1), 2), (Duration::MAX, 1)]);
+        assert_eq!(ev.spans.entries, [(1, 2), (u64::MAX, 1)]);
         assert!(ev.deadlines.is_empty());
         ev.free(short);
         ev.free(short_too);
         ev.free(forever);
         assert_eq!(ev.spans.unused, 2);
         // A reused slot starts over with the default.
-        let again = ev.alloc(Event::new(0, at, false, ()), ev.deadline_default);
+        let again = ev.alloc(Event::new(0, at, false, ()), Duration::from_secs(60));
         assert_eq!(ev.deadline(again), Instant::from_micros(60_000_005));
         // An unused span is found again.
         let again = ev.alloc(Event::new(0, at, false, ()), us(1));
@@ -613,7 +621,7 @@ mod tests {
     fn a_deadline_saturates_like_the_exact_one() {
         let mut ev = events();
         let at = Instant::from_micros(u64::MAX - 10);
-        let default = ev.alloc(Event::new(0, at, false, ()), ev.deadline_default);
+        let default = ev.alloc(Event::new(0, at, false, ()), Duration::from_secs(60));
         let other = ev.alloc(Event::new(0, at, false, ()), us(11));
         assert_eq!(ev.deadline(default), Instant::MAX);
         assert_eq!(ev.deadline(other), Instant::MAX);
@@ -640,8 +648,8 @@ mod tests {
         let new = ev.alloc(Event::new(0, at, false, ()), us(max + 2));
         assert_eq!(ev.deadline(new), at.add_micros(max + 2));
         assert_eq!(ev.deadlines.len(), 1);
-        assert_eq!(ev.spans.entries[2], (us(max + 2), 1));
-        assert_eq!(ev.spans.index.get(&us(3)), None);
+        assert_eq!(ev.spans.entries[2], (max + 2, 1));
+        assert_eq!(ev.spans.index.get(&3), None);
         for (i, &slot) in shared.iter().enumerate().filter(|(i, _)| *i != 2) {
             assert_eq!(ev.deadline(slot), at.add_micros(i as u64 + 1));
         }
