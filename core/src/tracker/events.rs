@@ -586,6 +586,101 @@ mod tests {
     }
 
     #[test]
+    fn seqs_across_a_wrap_of_their_low_bits_reach_the_wire_exactly() {
+        use crate::ring::SeqRing;
+        use crate::{
+            Ack, Command, Config, Echo, EventState, Jitter, Outcome, SeqRange, SubmitOptions,
+            Tracker, UserId,
+        };
+
+        let mut config = Config::default();
+        config.retry.jitter = Jitter::None;
+        config.user_retry_budget = None;
+        config.global_retry_budget = None;
+        let initial = Instant::ZERO.saturating_add(config.retry.initial_delay);
+        let mut t: Tracker<u32> = Tracker::new(config).unwrap();
+        let u = UserId(1);
+        let s = t.open_stream(Instant::ZERO, u).unwrap();
+        // As if 2^24 - 3 seqs had been sent and acked already.
+        let base = (1u64 << 24) - 3;
+        let stream = t.streams[s.index() as usize].stream.as_mut().unwrap();
+        stream.ring = SeqRing::starting_at(base);
+        stream.client_cumulative = Seq(base);
+        let drain =
+            |t: &mut Tracker<u32>| core::iter::from_fn(|| t.poll_command()).collect::<Vec<_>>();
+
+        let events: Vec<_> = (0..6)
+            .map(|i| t.submit(Instant::ZERO, s, i, SubmitOptions::default()).unwrap())
+            .collect();
+        let sent: Vec<_> = drain(&mut t)
+            .into_iter()
+            .map(|c| match c {
+                Command::Send { event, seq, .. } => (event, seq),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        let seqs: Vec<_> = (base..base + 6).map(Seq).collect();
+        assert_eq!(sent, events.iter().copied().zip(seqs.iter().copied()).collect::<Vec<_>>());
+        for (&e, &seq) in events.iter().zip(&seqs) {
+            assert_eq!(t.event_state(e), Some(EventState::InFlight { seq, attempts: 1 }));
+        }
+
+        // Selectively ack the one at 2^24 + 1, cancel the one at 2^24 + 2.
+        let ack = Ack {
+            stream: s,
+            cumulative: Seq(base),
+            ranges: alloc::vec![SeqRange::single(seqs[4])],
+            echo: Some(Echo { seq: seqs[4], attempt: 1 }),
+        };
+        t.handle_ack(Instant::ZERO, u, &ack).unwrap();
+        assert!(matches!(
+            drain(&mut t)[..],
+            [Command::Finish { event, outcome: Outcome::Confirmed { .. }, .. }] if event == events[4]
+        ));
+        t.cancel(Instant::ZERO, events[5]).unwrap();
+        let out = drain(&mut t);
+        assert_eq!(out[0], Command::Skip { stream: s, seqs: SeqRange::single(seqs[5]) });
+
+        // The rest time out and are retried with their own seqs.
+        t.handle_timeout(initial);
+        let retried: Vec<_> = drain(&mut t)
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::Retry { event, seq, attempt: 2, .. } => Some((event, seq)),
+                _ => None,
+            })
+            .collect();
+        let mut retried = retried;
+        // Timers due at the same µs fire in the wheel's order, not by seq.
+        retried.sort();
+        let expected: Vec<_> = events[..4].iter().copied().zip(seqs[..4].iter().copied()).collect();
+        assert_eq!(retried, expected);
+
+        // Past the wrap, the floor moves on and the last one is still found.
+        t.handle_ack(initial, u, &Ack::cumulative(s, seqs[3], Echo { seq: seqs[0], attempt: 2 }))
+            .unwrap();
+        assert_eq!(t.stream_floor(s), Some(seqs[3]));
+        assert_eq!(seqs[3], Seq(1 << 24));
+        assert_eq!(
+            t.event_state(events[3]),
+            Some(EventState::InFlight { seq: seqs[3], attempts: 2 })
+        );
+        let _ = drain(&mut t);
+        t.handle_ack(
+            initial,
+            u,
+            &Ack::cumulative(s, Seq(base + 6), Echo { seq: seqs[3], attempt: 2 }),
+        )
+        .unwrap();
+        assert!(matches!(
+            drain(&mut t)[..],
+            [Command::Finish { event, outcome: Outcome::Confirmed { attempts: 2, .. }, .. }]
+                if event == events[3]
+        ));
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
     fn deadlines_are_computed_from_their_span() {
         let mut ev = events();
         let at = Instant::from_micros(5);
