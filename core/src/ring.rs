@@ -23,6 +23,12 @@ pub(crate) struct SeqRing {
 }
 
 impl SeqRing {
+    /// An empty ring whose next seq is `base` (tests: seqs far from zero).
+    #[cfg(test)]
+    pub(crate) fn starting_at(base: u64) -> Self {
+        SeqRing { base, entries: VecDeque::new() }
+    }
+
     /// The lowest unresolved seq, or the next seq to send if none is.
     pub(crate) fn floor(&self) -> Seq {
         Seq(self.base)

@@ -22,6 +22,10 @@ const LEVELS: usize = 7;
 const BLOCK: u64 = 1 << (BITS as usize * LEVELS);
 /// The bucket of timers beyond the current block.
 const FAR: usize = LEVELS * SLOTS;
+/// Buckets in all.
+pub(crate) const BUCKETS: usize = FAR + 1;
+/// Buckets this long grow by a quarter at a time.
+const GROW_SLOWLY_FROM: usize = 1 << 16;
 
 /// Where a key sits: level, slot, index in the bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -36,6 +40,21 @@ impl Pos {
 
     pub(crate) fn is_none(self) -> bool {
         self.bucket == u16::MAX
+    }
+
+    /// A position from its parts, as [`bucket`](Self::bucket) and
+    /// [`index`](Self::index) gave them (for owners that store it packed).
+    pub(crate) const fn new(bucket: u16, index: u32) -> Pos {
+        Pos { bucket, index }
+    }
+
+    /// The bucket: below [`BUCKETS`], or `u16::MAX` for [`Pos::NONE`].
+    pub(crate) const fn bucket(self) -> u16 {
+        self.bucket
+    }
+
+    pub(crate) const fn index(self) -> u32 {
+        self.index
     }
 }
 
@@ -103,6 +122,12 @@ impl TimerWheel {
             level * SLOTS + slot
         };
         let b = &mut self.buckets[bucket];
+        if b.len() == b.capacity() && b.len() >= GROW_SLOWLY_FROM {
+            // A bucket can hold every timer (they all sit in one when their
+            // times are close): past this size it grows by a quarter, not
+            // by doubling, so its slack stays small next to the timers.
+            b.reserve_exact(b.len() / 4);
+        }
         let index = b.len() as u32;
         b.push(key);
         self.mins[bucket] = self.mins[bucket].min(when);
@@ -300,6 +325,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_large_bucket_grows_by_a_quarter_and_keeps_every_timer() {
+        let n = 200_000u32;
+        let mut wheel = TimerWheel::default();
+        let mut store = Store { expiry: vec![], pos: vec![] };
+        for key in 0..n {
+            // All in one high-level bucket.
+            store.expiry.push(1_000_000_000 + u64::from(key));
+            store.pos.push(Pos::NONE);
+            wheel.insert(key, store.expiry[key as usize], &mut store);
+        }
+        let bucket = store.pos[0].bucket as usize;
+        assert!(store.pos.iter().all(|p| p.bucket as usize == bucket));
+        let capacity = wheel.buckets[bucket].capacity();
+        assert!(capacity < n as usize * 5 / 4 + 1, "capacity {capacity} for {n}");
+        // Remove every third, then every other timer fires, in time order.
+        for key in (0..n).step_by(3) {
+            wheel.remove(key, store.pos[key as usize], &mut store);
+        }
+        let mut fired = vec![];
+        while let Some(key) = wheel.poll(u64::MAX, &mut store) {
+            fired.push(key);
+        }
+        let expected: Vec<u32> = (0..n).filter(|k| k % 3 != 0).collect();
+        assert_eq!(fired, expected);
+        assert_eq!(wheel.len(), 0);
     }
 
     #[test]

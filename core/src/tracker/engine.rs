@@ -3,7 +3,8 @@
 use alloc::vec::Vec;
 use core::time::Duration;
 
-use super::state::{Event, EventSlot, Phase, Stream, User};
+use super::events::{Event, Events, Phase};
+use super::state::{Stream, User};
 use super::{SubmitOptions, Tracker};
 use crate::backoff::{capped_exponential, jitter};
 use crate::budget::TokenBucket;
@@ -53,11 +54,18 @@ impl<P> Tracker<P> {
     }
 
     pub(super) fn event(&self, slot: u32) -> &Event<P> {
-        self.events[slot as usize].event.as_ref().expect("live event slot")
+        self.events.event(slot)
     }
 
     pub(super) fn event_mut(&mut self, slot: u32) -> &mut Event<P> {
-        self.events[slot as usize].event.as_mut().expect("live event slot")
+        self.events.event_mut(slot)
+    }
+
+    /// The seq of a transmitted, pending event.
+    pub(super) fn event_seq(&self, slot: u32) -> Seq {
+        let e = self.event(slot);
+        debug_assert!(e.phase() != Phase::Queued);
+        e.seq(self.stream(e.stream).ring.floor())
     }
 
     pub(super) fn stream_id(&self, index: u32) -> StreamId {
@@ -65,7 +73,7 @@ impl<P> Tracker<P> {
     }
 
     pub(super) fn event_id(&self, slot: u32) -> EventId {
-        EventId::new(slot, self.events[slot as usize].generation)
+        EventId::new(slot, self.events.generation(slot))
     }
 
     /// The slot of a live stream, or why there is none.
@@ -84,7 +92,7 @@ impl<P> Tracker<P> {
 
     /// The slot of a pending event.
     pub(super) fn event_slot(&self, id: EventId) -> Option<u32> {
-        let slot = self.events.get(id.index() as usize)?;
+        let slot = self.events.get(id.index())?;
         (slot.generation == id.generation() && slot.event.is_some()).then_some(id.index())
     }
 
@@ -115,19 +123,6 @@ impl<P> Tracker<P> {
         slot
     }
 
-    pub(super) fn alloc_event(&mut self, event: Event<P>) -> u32 {
-        match self.free_events.pop() {
-            Some(slot) => {
-                self.events[slot as usize].event = Some(event);
-                slot
-            }
-            None => {
-                self.events.push(EventSlot { generation: 0, event: Some(event) });
-                (self.events.len() - 1) as u32
-            }
-        }
-    }
-
     /// Whether a submit fits every cap; the event it would supersede counts as gone.
     pub(super) fn check_submit(
         &self,
@@ -142,7 +137,7 @@ impl<P> Tracker<P> {
         let superseded = options.conflation_key.and_then(|k| s.conflation.get(&k)).copied();
         let freed = u32::from(superseded.is_some());
         let freed_queue =
-            u32::from(superseded.is_some_and(|slot| self.event(slot).phase == Phase::Queued));
+            u32::from(superseded.is_some_and(|slot| self.event(slot).phase() == Phase::Queued));
         if self.pending - freed >= flow.global_pending_max {
             return Err(SubmitError::GlobalPendingFull { cap: flow.global_pending_max });
         }
@@ -170,7 +165,7 @@ impl<P> Tracker<P> {
     /// Draws the timeout of the attempt just made and stores it.
     fn schedule_attempt(&mut self, now: Instant, slot: u32) {
         let e = self.event(slot);
-        let (attempts, prev) = (e.attempts(), u64::from(e.prev_delay));
+        let (attempts, prev) = (e.attempts(), self.events.prev_delay(slot));
         let policy = &self.config.retry;
         let (d, base) = match &self.stream(e.stream).rtt {
             // The usual case: a fixed base, its backoff table worked out once.
@@ -181,9 +176,8 @@ impl<P> Tracker<P> {
             }
         };
         let delay = jitter(policy, d, base, prev, &mut self.rng);
-        let e = self.event_mut(slot);
-        e.prev_delay = u32::try_from(delay).unwrap_or(u32::MAX);
-        e.timeout = now.add_micros(delay);
+        self.events.set_prev_delay(slot, delay);
+        self.events.set_timeout(slot, now.add_micros(delay));
         self.arm(slot);
     }
 
@@ -191,14 +185,15 @@ impl<P> Tracker<P> {
     pub(super) fn transmit_first(&mut self, now: Instant, slot: u32) {
         let index = self.event(slot).stream;
         let s = self.stream_mut(index);
+        debug_assert!(s.ring.span() < 1 << 24, "the window bounds the span");
         let seq = s.ring.push(slot);
         s.in_flight += 1;
         let user = s.user;
         let e = self.event_mut(slot);
-        e.seq = seq;
-        e.attempts = 1;
-        e.phase = Phase::InFlight;
-        e.set_sent(now);
+        e.set_seq(seq);
+        e.set_attempts(1);
+        e.set_phase(Phase::InFlight);
+        self.events.set_sent(slot, now);
         self.schedule_attempt(now, slot);
         self.metrics.in_flight += 1;
         self.user_mut(user).metrics.in_flight += 1;
@@ -216,12 +211,13 @@ impl<P> Tracker<P> {
 
     /// A retransmission (the caller checked connection, attempts and budget).
     pub(super) fn retransmit(&mut self, now: Instant, slot: u32) {
+        let seq = self.event_seq(slot);
         let e = self.event_mut(slot);
-        debug_assert!(e.phase != Phase::Queued);
-        e.attempts += 1;
-        e.phase = Phase::InFlight;
-        e.set_sent(now);
-        let (index, seq, attempt) = (e.stream, e.seq, e.attempts());
+        debug_assert!(e.phase() != Phase::Queued);
+        e.set_attempts(e.attempts() + 1);
+        e.set_phase(Phase::InFlight);
+        let (index, attempt) = (e.stream, e.attempts());
+        self.events.set_sent(slot, now);
         self.schedule_attempt(now, slot);
         let user = self.stream(index).user;
         bump!(self, user, retried);
@@ -233,8 +229,7 @@ impl<P> Tracker<P> {
     /// Arms the event's single timer: the earlier of its attempt timeout
     /// (in flight only) and its deadline. Replaces any timer it had.
     pub(super) fn arm(&mut self, slot: u32) {
-        let e = self.event(slot);
-        let (pos, at) = (e.timer, event_expiry(e));
+        let (pos, at) = (self.event(slot).timer(), self.events.expiry(slot));
         let mut store = Store { events: &mut self.events, streams: &mut self.streams };
         if !pos.is_none() {
             self.wheel.remove(slot, pos, &mut store);
@@ -244,7 +239,7 @@ impl<P> Tracker<P> {
 
     /// Removes the event's timer, if armed.
     pub(super) fn disarm(&mut self, slot: u32) {
-        let pos = self.event(slot).timer;
+        let pos = self.event(slot).timer();
         if !pos.is_none() {
             let mut store = Store { events: &mut self.events, streams: &mut self.streams };
             self.wheel.remove(slot, pos, &mut store);
@@ -269,12 +264,10 @@ impl<P> Tracker<P> {
                 break;
             }
             let Some((slot, generation)) = s.queue.pop_front() else { break };
-            if self.events[slot as usize].generation != generation
-                || self.events[slot as usize].event.is_none()
-            {
+            if !self.events.is_live(slot, generation) {
                 continue;
             }
-            if self.event(slot).deadline <= now {
+            if self.events.deadline(slot) <= now {
                 // Its deadline passed while it waited: it expires unsent.
                 self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::Deadline });
                 continue;
@@ -313,12 +306,8 @@ impl<P> Tracker<P> {
     pub(super) fn finish(&mut self, now: Instant, slot: u32, outcome: Outcome) {
         self.disarm(slot);
         let event_id = self.event_id(slot);
-        let entry = &mut self.events[slot as usize];
-        let e = entry.event.take().expect("finishing a live event");
-        if entry.generation < u32::MAX {
-            entry.generation += 1;
-            self.free_events.push(slot);
-        }
+        let seq = (self.event(slot).phase() != Phase::Queued).then(|| self.event_seq(slot));
+        let e = self.events.free(slot);
         let index = e.stream;
         let window = self.config.flow.window as usize;
         let stream_id = self.stream_id(index);
@@ -326,31 +315,28 @@ impl<P> Tracker<P> {
         let user = s.user;
         let connected = s.connected;
         let mut skip = None;
-        if e.phase == Phase::Queued {
+        if let Some(seq) = seq {
+            s.ring.resolve(seq);
+            s.in_flight -= 1;
+            if !matches!(outcome, Outcome::Confirmed { .. } | Outcome::StreamClosed) {
+                skip = Some(seq);
+                let next = s.ring.next_seq().0;
+                s.abandoned.insert(seq.0, next, window as u64);
+            }
+            self.metrics.in_flight -= 1;
+            self.user_mut(user).metrics.in_flight -= 1;
+        } else {
             s.queued -= 1;
             // The queue entry is now stale; compact when stale entries dominate.
             if s.queue.len() > 2 * s.queued as usize + 16 {
                 let events = &self.events;
                 let s = self.streams[index as usize].stream.as_mut().expect("live stream");
-                s.queue.retain(|(slot, generation)| {
-                    events[*slot as usize].generation == *generation
-                        && events[*slot as usize].event.is_some()
-                });
+                s.queue.retain(|(slot, generation)| events.is_live(*slot, *generation));
             }
             self.metrics.queued -= 1;
             self.user_mut(user).metrics.queued -= 1;
-        } else {
-            s.ring.resolve(e.seq);
-            s.in_flight -= 1;
-            if !matches!(outcome, Outcome::Confirmed { .. } | Outcome::StreamClosed) {
-                skip = Some(e.seq);
-                let next = s.ring.next_seq().0;
-                s.abandoned.insert(e.seq.0, next, window as u64);
-            }
-            self.metrics.in_flight -= 1;
-            self.user_mut(user).metrics.in_flight -= 1;
         }
-        if e.keyed {
+        if e.keyed() {
             let key = self.keys.remove(&slot).expect("a keyed event has its key");
             let s = self.stream_mut(index);
             if s.conflation.get(&key) == Some(&slot) {
@@ -466,12 +452,12 @@ impl<P> Tracker<P> {
     fn on_timer(&mut self, now: Instant, slot: u32) {
         let e = self.event(slot);
         let index = e.stream;
-        if e.deadline <= now {
+        if self.events.deadline(slot) <= now {
             self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::Deadline });
             self.pump(now, index);
             return;
         }
-        if e.phase != Phase::InFlight || e.timeout > now {
+        if e.phase() != Phase::InFlight || self.events.timeout(slot) > now {
             // Only the deadline matters in the other phases.
             self.arm(slot);
             return;
@@ -484,7 +470,7 @@ impl<P> Tracker<P> {
         let e = self.event(slot);
         let index = e.stream;
         let attempts = e.attempts();
-        let deadline = e.deadline;
+        let deadline = self.events.deadline(slot);
         let s = self.stream(index);
         let user = s.user;
         if deadline <= now {
@@ -493,7 +479,7 @@ impl<P> Tracker<P> {
             self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::Deadline });
             self.pump(now, index);
         } else if !s.connected {
-            self.event_mut(slot).phase = Phase::Paused;
+            self.event_mut(slot).set_phase(Phase::Paused);
             self.arm(slot);
         } else if attempts >= self.config.retry.attempts_max {
             self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::AttemptsExhausted });
@@ -501,9 +487,9 @@ impl<P> Tracker<P> {
         } else if self.take_retry_token(now, user) {
             self.retransmit(now, slot);
         } else {
-            self.event_mut(slot).phase = Phase::Deferred;
+            self.event_mut(slot).set_phase(Phase::Deferred);
             self.arm(slot);
-            let generation = self.events[slot as usize].generation;
+            let generation = self.events.generation(slot);
             let u = self.user_mut(user);
             u.deferred.push_back((slot, generation));
             if !u.in_deferred_ring {
@@ -548,9 +534,8 @@ impl<P> Tracker<P> {
                 let Some((slot, generation)) = self.user_mut(user).deferred.pop_front() else {
                     break None;
                 };
-                let entry = &self.events[slot as usize];
-                if entry.generation == generation
-                    && entry.event.as_ref().is_some_and(|e| e.phase == Phase::Deferred)
+                if self.events.is_live(slot, generation)
+                    && self.event(slot).phase() == Phase::Deferred
                 {
                     break Some((slot, generation));
                 }
@@ -561,9 +546,9 @@ impl<P> Tracker<P> {
             };
             let index = self.event(slot).stream;
             if !self.stream(index).connected {
-                self.event_mut(slot).phase = Phase::Paused;
+                self.event_mut(slot).set_phase(Phase::Paused);
                 idle = 0;
-            } else if self.event(slot).deadline <= now {
+            } else if self.events.deadline(slot) <= now {
                 self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::Deadline });
                 self.pump(now, index);
                 idle = 0;
@@ -631,18 +616,9 @@ impl<P> Tracker<P> {
 /// Wheel keys with this bit name a stream's skip timer; without it, an event.
 pub(super) const STREAM_KEY: u32 = 1 << 31;
 
-/// When an event's timer fires: the earlier of its attempt timeout (in flight
-/// only) and its deadline.
-fn event_expiry<P>(e: &Event<P>) -> Instant {
-    match e.phase {
-        Phase::InFlight => e.timeout.min(e.deadline),
-        _ => e.deadline,
-    }
-}
-
 /// The wheel's view of the slabs: expiries and positions of its keys.
 pub(super) struct Store<'a, P> {
-    pub(super) events: &'a mut Vec<EventSlot<P>>,
+    pub(super) events: &'a mut Events<P>,
     pub(super) streams: &'a mut Vec<super::state::StreamSlot>,
 }
 
@@ -652,8 +628,7 @@ impl<P> TimerStore for Store<'_, P> {
             let s = self.streams[(key & !STREAM_KEY) as usize].stream.as_ref();
             s.expect("timer of a live stream").skip_at.as_micros()
         } else {
-            let e = self.events[key as usize].event.as_ref();
-            event_expiry(e.expect("timer of a live event")).as_micros()
+            self.events.expiry(key).as_micros()
         }
     }
 
@@ -662,8 +637,7 @@ impl<P> TimerStore for Store<'_, P> {
             let s = self.streams[(key & !STREAM_KEY) as usize].stream.as_mut();
             s.expect("timer of a live stream").skip_timer = pos;
         } else {
-            let e = self.events[key as usize].event.as_mut();
-            e.expect("timer of a live event").timer = pos;
+            self.events.event_mut(key).set_timer(pos);
         }
     }
 }

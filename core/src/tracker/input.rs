@@ -4,7 +4,7 @@ use core::time::Duration;
 
 use super::Tracker;
 use super::engine::bump;
-use super::state::Phase;
+use super::events::Phase;
 use crate::ack::Ack;
 use crate::command::Outcome;
 use crate::error::{AckError, ConnectError, StreamError};
@@ -46,8 +46,7 @@ impl<P> Tracker<P> {
         // The echoed transmission, if its event is still pending.
         let echoed = ack.echo.and_then(|echo| {
             let slot = s.ring.get(echo.seq)?;
-            let e = self.event(slot);
-            Some((echo, e.attempts(), e.sent_at()))
+            Some((echo, self.event(slot).attempts(), self.events.sent_at(slot)))
         });
         if let Some((echo, attempts, _)) = echoed {
             if echo.attempt > attempts {
@@ -122,7 +121,7 @@ impl<P> Tracker<P> {
         let e = self.event(slot);
         let outcome = Outcome::Confirmed {
             attempts: e.attempts(),
-            latency: now.saturating_duration_since(e.submitted_at),
+            latency: now.saturating_duration_since(e.submitted_at()),
         };
         self.finish(now, slot, outcome);
     }
@@ -173,17 +172,15 @@ impl<P> Tracker<P> {
             self.stream(index).ring.unresolved().map(|(_, slot)| slot).collect();
         let attempts_max = self.config.retry.attempts_max;
         for slot in pending {
-            let e = self.event(slot);
-            if e.deadline <= now {
+            if self.events.deadline(slot) <= now {
                 self.finish(now, slot, Outcome::Expired { reason: crate::ExpiryReason::Deadline });
-            } else if e.attempts() < attempts_max {
+            } else if self.event(slot).attempts() < attempts_max {
                 self.retransmit(now, slot);
             } else {
                 // No attempt left to spend: give the last one a fresh timeout.
                 let delay = self.nominal_delay(slot);
-                let e = self.event_mut(slot);
-                e.phase = Phase::InFlight;
-                e.timeout = now.saturating_add(delay);
+                self.event_mut(slot).set_phase(Phase::InFlight);
+                self.events.set_timeout(slot, now.saturating_add(delay));
                 self.arm(slot);
             }
         }
@@ -223,9 +220,8 @@ impl<P> Tracker<P> {
         };
         let owner = self.stream(self.event(slot).stream).user;
         bump!(self, owner, naks);
-        let e = self.event_mut(slot);
-        if e.phase == Phase::InFlight {
-            e.timeout = now.saturating_add(delay);
+        if self.event(slot).phase() == Phase::InFlight {
+            self.events.set_timeout(slot, now.saturating_add(delay));
             self.arm(slot);
             if delay.is_zero() {
                 self.attempt_timed_out(now, slot);
@@ -252,9 +248,9 @@ impl<P> Tracker<P> {
         let owner = self.stream(self.event(slot).stream).user;
         bump!(self, owner, progress_reports);
         let delay = self.nominal_delay(slot);
-        let e = self.event_mut(slot);
-        if e.phase == Phase::InFlight {
-            e.timeout = e.timeout.max(now.saturating_add(delay));
+        if self.event(slot).phase() == Phase::InFlight {
+            let timeout = self.events.timeout(slot).max(now.saturating_add(delay));
+            self.events.set_timeout(slot, timeout);
             self.arm(slot);
         }
         self.after_input(now);
@@ -303,7 +299,7 @@ impl<P> Tracker<P> {
         if let Some(slot) = s.ring.get(seq) {
             bump!(self, user, transmit_failures);
             let e = self.event(slot);
-            if e.phase == Phase::InFlight && e.attempts() < self.config.retry.attempts_max {
+            if e.phase() == Phase::InFlight && e.attempts() < self.config.retry.attempts_max {
                 self.attempt_timed_out(now, slot);
             }
         }

@@ -1,6 +1,7 @@
 //! The sender: [`Tracker`] tracks every event until its user's client acks it.
 
 mod engine;
+mod events;
 mod input;
 mod state;
 
@@ -20,7 +21,8 @@ use crate::metrics::Metrics;
 use crate::time::Instant;
 use crate::wheel::TimerWheel;
 
-use state::{Event, EventSlot, Phase, Stream, StreamSlot, User};
+use events::{Event, Events, Phase};
+use state::{Stream, StreamSlot, User};
 
 /// Per-submit choices.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -130,8 +132,7 @@ pub struct StreamInfo {
 pub struct Tracker<P> {
     config: Config,
     now: Instant,
-    events: Vec<EventSlot<P>>,
-    free_events: Vec<u32>,
+    events: Events<P>,
     streams: Vec<StreamSlot>,
     free_streams: Vec<u32>,
     users: Vec<Option<User>>,
@@ -174,8 +175,11 @@ impl<P> Tracker<P> {
                 .collect(),
             config,
             now: Instant::ZERO,
-            events: Vec::new(),
-            free_events: Vec::new(),
+            events: Events::new(
+                config.retry.deadline,
+                config.rto.is_some(),
+                config.retry.jitter == crate::config::Jitter::Decorrelated,
+            ),
             streams: Vec::new(),
             free_streams: Vec::new(),
             users: Vec::new(),
@@ -232,7 +236,7 @@ impl<P> Tracker<P> {
         slots.extend(
             s.queue
                 .iter()
-                .filter(|(slot, generation)| self.events[*slot as usize].generation == *generation)
+                .filter(|(slot, generation)| self.events.is_live(*slot, *generation))
                 .map(|(slot, _)| *slot),
         );
         for slot in slots {
@@ -296,22 +300,9 @@ impl<P> Tracker<P> {
         }
         let deadline_span = options.deadline.unwrap_or(self.config.retry.deadline);
         let user = self.stream(index).user;
-        let event = Event {
-            stream: index,
-            phase: Phase::Queued,
-            attempts: 0,
-            seq: Seq(0),
-            submitted_at: now,
-            deadline: now.saturating_add(deadline_span),
-            sent_offset: 0,
-            timeout: Instant::MAX,
-            prev_delay: 0,
-            timer: crate::wheel::Pos::NONE,
-            keyed: options.conflation_key.is_some(),
-            payload,
-        };
-        let slot = self.alloc_event(event);
-        let id = EventId::new(slot, self.events[slot as usize].generation);
+        let event = Event::new(index, now, options.conflation_key.is_some(), payload);
+        let slot = self.events.alloc(event, deadline_span);
+        let id = self.event_id(slot);
         if let Some(key) = options.conflation_key {
             self.stream_mut(index).conflation.insert(key, slot);
             self.keys.insert(slot, key);
@@ -420,9 +411,13 @@ impl<P> Tracker<P> {
 
     /// Where a pending event is, or `None` if it is unknown or finished.
     pub fn event_state(&self, event: EventId) -> Option<EventState> {
-        let e = self.event(self.event_slot(event)?);
-        let (seq, attempts) = (e.seq, e.attempts());
-        Some(match e.phase {
+        let slot = self.event_slot(event)?;
+        let e = self.event(slot);
+        if e.phase() == Phase::Queued {
+            return Some(EventState::Queued);
+        }
+        let (seq, attempts) = (self.event_seq(slot), e.attempts());
+        Some(match e.phase() {
             Phase::Queued => EventState::Queued,
             Phase::InFlight => EventState::InFlight { seq, attempts },
             Phase::Deferred => EventState::RetryDeferred { seq, attempts },

@@ -1,4 +1,5 @@
-//! The tracker's records: events, streams and users, in generational slabs.
+//! The tracker's records of streams and users, in generational slabs (events
+//! are in `events.rs`).
 
 use alloc::collections::{BTreeMap, VecDeque};
 
@@ -10,68 +11,6 @@ use crate::ring::{SeqRing, SeqSet};
 use crate::rtt::RttEstimator;
 use crate::time::Instant;
 use crate::wheel::Pos;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Phase {
-    /// In its stream's queue, no seq yet.
-    Queued,
-    /// Transmitted; its timer is the earlier of `timeout` and the deadline.
-    InFlight,
-    /// Retry due, waiting for a budget token (in its user's deferred queue).
-    Deferred,
-    /// Retry due while disconnected; retransmitted on connect.
-    Paused,
-}
-
-/// One pending event, kept compact: 56 bytes plus the payload.
-#[derive(Debug)]
-pub(super) struct Event<P> {
-    /// Valid once transmitted.
-    pub(super) seq: Seq,
-    pub(super) submitted_at: Instant,
-    pub(super) deadline: Instant,
-    /// When the latest attempt times out (`InFlight` only).
-    pub(super) timeout: Instant,
-    /// Where its timer sits in the wheel.
-    pub(super) timer: Pos,
-    pub(super) stream: u32,
-    /// Time of the latest transmission, µs after `submitted_at`
-    /// (`u32::MAX`: too late to tell, no RTT sample is taken).
-    pub(super) sent_offset: u32,
-    /// The latest drawn delay, µs, saturating (decorrelated jitter).
-    pub(super) prev_delay: u32,
-    /// Transmissions so far (`attempts_max` ≤ 1000).
-    pub(super) attempts: u16,
-    pub(super) phase: Phase,
-    /// Whether it has a conflation key (kept in the tracker's side table).
-    pub(super) keyed: bool,
-    pub(super) payload: P,
-}
-
-impl<P> Event<P> {
-    pub(super) fn attempts(&self) -> u32 {
-        u32::from(self.attempts)
-    }
-
-    /// Records a transmission at `now`.
-    pub(super) fn set_sent(&mut self, now: Instant) {
-        let offset = now.as_micros().saturating_sub(self.submitted_at.as_micros());
-        self.sent_offset = u32::try_from(offset).unwrap_or(u32::MAX);
-    }
-
-    /// The time of the latest transmission, if it is known exactly.
-    pub(super) fn sent_at(&self) -> Option<Instant> {
-        (self.sent_offset != u32::MAX).then(|| {
-            Instant::from_micros(self.submitted_at.as_micros() + u64::from(self.sent_offset))
-        })
-    }
-}
-
-#[derive(Debug)]
-pub(super) struct EventSlot<P> {
-    pub(super) generation: u32,
-    pub(super) event: Option<Event<P>>,
-}
 
 #[derive(Debug)]
 pub(super) struct Stream {

@@ -24,6 +24,7 @@ mod fairness;
 mod fuzz_regressions;
 mod isolation;
 mod lifecycle;
+mod long_times;
 mod model_budget;
 mod model_tracker;
 mod nak;

@@ -1,0 +1,824 @@
+//! The event slab: pending events in a compact form, in fixed-size chunks.
+//!
+//! Memory per pending event is what bounds a tracker, so an event is packed
+//! into seven 32-bit words (plus its payload), and its slot with the
+//! generation into 32 bytes. Everything that does not fit that form is kept
+//! exactly, elsewhere:
+//!
+//! - Times are offsets from `submitted_at`, the one 64-bit time kept. The
+//!   deadline is computed from `submitted_at` and the span it was given: the
+//!   config's, or one of up to 254 other spans kept once for all the events
+//!   that use them (apps use a few); past that, a deadline is kept in a side
+//!   table.
+//! - The attempt timeout only matters while it is before the deadline (the
+//!   timer fires at the earlier of the two, and a timeout at or after the
+//!   deadline behaves exactly like one at the deadline), so it is kept
+//!   clamped to the deadline: as a 40-bit µs offset (12.7 days), or "at the
+//!   deadline", or in a side table when the offset does not fit.
+//! - The seq is kept modulo 2^24: the window (at most 2^24) bounds every
+//!   unresolved seq to less than 2^24 above its stream's floor, which gives
+//!   back the rest.
+//! - The time of the latest transmission (adaptive timeout only) and the
+//!   latest drawn delay (decorrelated jitter only) live in side arrays that
+//!   exist only when the config uses them.
+//!
+//! Slots live in chunks of [`CHUNK`], allocated as the slab grows and never
+//! moved, so memory follows the peak number of pending events, not a doubled
+//! capacity; an index is a shift and a mask.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::num::NonZeroU32;
+use core::time::Duration;
+
+use crate::ids::Seq;
+use crate::time::Instant;
+use crate::wheel::Pos;
+
+/// Slots per chunk (a power of two).
+const CHUNK_BITS: u32 = 12;
+pub(super) const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// A vector of fixed-size chunks: growing never moves or copies an element.
+#[derive(Debug)]
+pub(super) struct Chunked<T> {
+    chunks: Vec<Vec<T>>,
+    len: u32,
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked { chunks: Vec::new(), len: 0 }
+    }
+}
+
+impl<T> Chunked<T> {
+    pub(super) fn len(&self) -> u32 {
+        self.len
+    }
+
+    pub(super) fn push(&mut self, value: T) {
+        if self.len as usize % CHUNK == 0 {
+            // The first chunk grows as a `Vec` does (small trackers stay
+            // small); later ones are allocated whole, once.
+            let chunk = if self.chunks.is_empty() { Vec::new() } else { Vec::with_capacity(CHUNK) };
+            self.chunks.push(chunk);
+        }
+        self.chunks.last_mut().expect("a chunk with room").push(value);
+        self.len += 1;
+    }
+
+    pub(super) fn get(&self, index: u32) -> Option<&T> {
+        let chunk = self.chunks.get((index >> CHUNK_BITS) as usize)?;
+        chunk.get(index as usize & (CHUNK - 1))
+    }
+
+    fn get_mut(&mut self, index: u32) -> Option<&mut T> {
+        let chunk = self.chunks.get_mut((index >> CHUNK_BITS) as usize)?;
+        chunk.get_mut(index as usize & (CHUNK - 1))
+    }
+}
+
+impl<T> core::ops::Index<u32> for Chunked<T> {
+    type Output = T;
+    fn index(&self, index: u32) -> &T {
+        self.get(index).expect("index in bounds")
+    }
+}
+
+impl<T> core::ops::IndexMut<u32> for Chunked<T> {
+    fn index_mut(&mut self, index: u32) -> &mut T {
+        self.get_mut(index).expect("index in bounds")
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// In its stream's queue, no seq yet.
+    Queued,
+    /// Transmitted; its timer is the earlier of `timeout` and the deadline.
+    InFlight,
+    /// Retry due, waiting for a budget token (in its user's deferred queue).
+    Deferred,
+    /// Retry due while disconnected; retransmitted on connect.
+    Paused,
+}
+
+// Layout of `Event::bits`.
+const PHASE_MASK: u32 = 0b11;
+const KEYED: u32 = 1 << 2;
+const ATTEMPTS_SHIFT: u32 = 3;
+const ATTEMPTS_MASK: u32 = (1 << 10) - 1;
+const BUCKET_SHIFT: u32 = 13;
+const BUCKET_MASK: u32 = (1 << 9) - 1;
+// Every bucket fits, with `BUCKET_MASK` left over for `Pos::NONE`.
+const _: () = assert!(crate::wheel::BUCKETS < BUCKET_MASK as usize);
+const DEADLINE_SHIFT: u32 = 22;
+/// The event's deadline is the config's: `submitted_at + retry.deadline`.
+const DEADLINE_DEFAULT: u32 = 0;
+/// The event's deadline is in `Events::deadlines`.
+const DEADLINE_TABLE: u32 = 1;
+/// From here on: `submitted_at + spans[kind - DEADLINE_SPANS]`.
+const DEADLINE_SPANS: u32 = 2;
+const DEADLINE_MASK: u32 = 0xff;
+/// Always set, so that `bits` is never zero (the niche of `Option<Event>`).
+const LIVE: u32 = 1 << 31;
+
+const SEQ_BITS: u32 = 24;
+const SEQ_MASK: u32 = (1 << SEQ_BITS) - 1;
+/// Timeout offsets are 40-bit µs; the two highest values are markers.
+const TIMEOUT_AT_DEADLINE: u64 = (1 << 40) - 1;
+const TIMEOUT_TABLE: u64 = (1 << 40) - 2;
+
+/// One pending event, packed into 28 bytes plus the payload.
+#[derive(Debug)]
+pub(super) struct Event<P> {
+    /// Phase, keyed, attempts (≤ 1000), timer bucket, deadline kind, `LIVE`.
+    bits: NonZeroU32,
+    /// `submitted_at`, low and high halves.
+    submitted: [u32; 2],
+    pub(super) stream: u32,
+    /// Low 24 bits: the seq modulo 2^24 (valid once transmitted); high 8 bits:
+    /// bits 32..40 of the timeout offset.
+    seq_timeout: u32,
+    /// Bits 0..32 of the timeout offset.
+    timeout_low: u32,
+    /// Where its timer sits in its wheel bucket.
+    timer_index: u32,
+    pub(super) payload: P,
+}
+
+impl<P> Event<P> {
+    /// A queued event with no timer, attempt or seq yet.
+    pub(super) fn new(stream: u32, submitted_at: Instant, keyed: bool, payload: P) -> Self {
+        let t = submitted_at.as_micros();
+        let mut bits = LIVE | (Phase::Queued as u32);
+        if keyed {
+            bits |= KEYED;
+        }
+        let mut e = Event {
+            bits: NonZeroU32::new(bits).expect("LIVE is set"),
+            submitted: [t as u32, (t >> 32) as u32],
+            stream,
+            seq_timeout: 0,
+            timeout_low: 0,
+            timer_index: 0,
+            payload,
+        };
+        e.set_timer(Pos::NONE);
+        e.set_timeout_offset(TIMEOUT_AT_DEADLINE);
+        e
+    }
+
+    fn field(&self, shift: u32, mask: u32) -> u32 {
+        (self.bits.get() >> shift) & mask
+    }
+
+    fn set_field(&mut self, shift: u32, mask: u32, value: u32) {
+        debug_assert!(value <= mask);
+        let bits = (self.bits.get() & !(mask << shift)) | (value << shift) | LIVE;
+        self.bits = NonZeroU32::new(bits).expect("LIVE is set");
+    }
+
+    pub(super) fn phase(&self) -> Phase {
+        match self.bits.get() & PHASE_MASK {
+            0 => Phase::Queued,
+            1 => Phase::InFlight,
+            2 => Phase::Deferred,
+            _ => Phase::Paused,
+        }
+    }
+
+    pub(super) fn set_phase(&mut self, phase: Phase) {
+        self.set_field(0, PHASE_MASK, phase as u32);
+    }
+
+    /// Whether it has a conflation key (kept in the tracker's side table).
+    pub(super) fn keyed(&self) -> bool {
+        self.bits.get() & KEYED != 0
+    }
+
+    /// Transmissions so far (`attempts_max` ≤ 1000).
+    pub(super) fn attempts(&self) -> u32 {
+        self.field(ATTEMPTS_SHIFT, ATTEMPTS_MASK)
+    }
+
+    pub(super) fn set_attempts(&mut self, attempts: u32) {
+        self.set_field(ATTEMPTS_SHIFT, ATTEMPTS_MASK, attempts);
+    }
+
+    pub(super) fn submitted_at(&self) -> Instant {
+        Instant::from_micros(u64::from(self.submitted[0]) | u64::from(self.submitted[1]) << 32)
+    }
+
+    /// Its seq, given its stream's floor (valid once transmitted, while
+    /// unresolved: then `floor <= seq < floor + 2^24`).
+    pub(super) fn seq(&self, floor: Seq) -> Seq {
+        let above = (self.seq_timeout.wrapping_sub(floor.0 as u32)) & SEQ_MASK;
+        Seq(floor.0 + u64::from(above))
+    }
+
+    pub(super) fn set_seq(&mut self, seq: Seq) {
+        self.seq_timeout = (self.seq_timeout & !SEQ_MASK) | (seq.0 as u32 & SEQ_MASK);
+    }
+
+    /// Where its timer sits in the wheel.
+    pub(super) fn timer(&self) -> Pos {
+        match self.field(BUCKET_SHIFT, BUCKET_MASK) {
+            BUCKET_MASK => Pos::NONE,
+            bucket => Pos::new(bucket as u16, self.timer_index),
+        }
+    }
+
+    pub(super) fn set_timer(&mut self, pos: Pos) {
+        let bucket = if pos.is_none() { BUCKET_MASK } else { u32::from(pos.bucket()) };
+        debug_assert!(pos.is_none() || bucket < BUCKET_MASK);
+        self.set_field(BUCKET_SHIFT, BUCKET_MASK, bucket);
+        self.timer_index = pos.index();
+    }
+
+    fn deadline_kind(&self) -> u32 {
+        self.field(DEADLINE_SHIFT, DEADLINE_MASK)
+    }
+
+    fn timeout_offset(&self) -> u64 {
+        u64::from(self.seq_timeout >> SEQ_BITS) << 32 | u64::from(self.timeout_low)
+    }
+
+    fn set_timeout_offset(&mut self, offset: u64) {
+        debug_assert!(offset <= TIMEOUT_AT_DEADLINE);
+        self.timeout_low = offset as u32;
+        self.seq_timeout = (self.seq_timeout & SEQ_MASK) | ((offset >> 32) as u32) << SEQ_BITS;
+    }
+}
+
+/// Deadline spans other than the config's, kept once for all the events that
+/// use them.
+#[derive(Debug, Default)]
+struct Spans {
+    /// Each span and how many pending events use it. An entry no event uses
+    /// stays (with its index entry) until its place is needed for another.
+    /// Spans in µs (saturating: only whole µs count towards a deadline).
+    entries: Vec<(u64, u32)>,
+    index: BTreeMap<u64, u8>,
+    /// Entries no event uses.
+    unused: u32,
+}
+
+impl Spans {
+    const MAX: usize = (DEADLINE_MASK - DEADLINE_SPANS + 1) as usize;
+
+    /// The entry of `span`, counted as used once more; `None` if every
+    /// entry is in use by other spans.
+    fn acquire(&mut self, span: u64) -> Option<u8> {
+        if let Some(&i) = self.index.get(&span) {
+            let refs = &mut self.entries[i as usize].1;
+            if *refs == 0 {
+                self.unused -= 1;
+            }
+            *refs += 1;
+            return Some(i);
+        }
+        let i = if self.entries.len() < Self::MAX {
+            self.entries.push((span, 1));
+            self.entries.len() - 1
+        } else if self.unused > 0 {
+            let i = self.entries.iter().position(|e| e.1 == 0).expect("an unused entry");
+            self.index.remove(&self.entries[i].0);
+            self.unused -= 1;
+            self.entries[i] = (span, 1);
+            i
+        } else {
+            return None;
+        };
+        let i = u8::try_from(i).expect("at most MAX entries");
+        self.index.insert(span, i);
+        Some(i)
+    }
+
+    fn release(&mut self, i: u8) {
+        let refs = &mut self.entries[i as usize].1;
+        *refs -= 1;
+        if *refs == 0 {
+            self.unused += 1;
+        }
+    }
+
+    fn span(&self, i: u8) -> u64 {
+        self.entries[i as usize].0
+    }
+}
+
+#[derive(Debug)]
+pub(super) struct EventSlot<P> {
+    pub(super) generation: u32,
+    pub(super) event: Option<Event<P>>,
+}
+
+/// Every event slot, with what does not fit the compact form.
+#[derive(Debug)]
+pub(super) struct Events<P> {
+    slots: Chunked<EventSlot<P>>,
+    free: Vec<u32>,
+    /// The config's deadline, of events with `DEADLINE_DEFAULT`.
+    deadline_default: u64,
+    /// Other deadline spans, shared.
+    spans: Spans,
+    /// Deadlines of events with `DEADLINE_TABLE`.
+    deadlines: BTreeMap<u32, Instant>,
+    /// Timeouts of events whose offset does not fit 40 bits.
+    timeouts: BTreeMap<u32, Instant>,
+    /// Time of the latest transmission, µs after `submitted_at` (`u32::MAX`:
+    /// too late to tell, no RTT sample is taken). Adaptive timeout only.
+    sent: Option<Chunked<u32>>,
+    /// The latest drawn delay, µs, saturating. Decorrelated jitter only.
+    prev_delay: Option<Chunked<u32>>,
+}
+
+impl<P> Events<P> {
+    pub(super) fn new(deadline_default: Duration, track_sent: bool, track_delay: bool) -> Self {
+        Events {
+            slots: Chunked::default(),
+            free: Vec::new(),
+            deadline_default: crate::time::micros(deadline_default),
+            spans: Spans::default(),
+            deadlines: BTreeMap::new(),
+            timeouts: BTreeMap::new(),
+            sent: track_sent.then(Chunked::default),
+            prev_delay: track_delay.then(Chunked::default),
+        }
+    }
+
+    // ----- slots -------------------------------------------------------------
+
+    pub(super) fn get(&self, slot: u32) -> Option<&EventSlot<P>> {
+        self.slots.get(slot)
+    }
+
+    pub(super) fn generation(&self, slot: u32) -> u32 {
+        self.slots[slot].generation
+    }
+
+    /// Whether `slot` holds the event of that generation.
+    pub(super) fn is_live(&self, slot: u32, generation: u32) -> bool {
+        let entry = &self.slots[slot];
+        entry.generation == generation && entry.event.is_some()
+    }
+
+    pub(super) fn event(&self, slot: u32) -> &Event<P> {
+        self.slots[slot].event.as_ref().expect("live event slot")
+    }
+
+    pub(super) fn event_mut(&mut self, slot: u32) -> &mut Event<P> {
+        self.slots[slot].event.as_mut().expect("live event slot")
+    }
+
+    /// Stores a new event whose deadline is `span` after its submit; returns
+    /// its slot.
+    pub(super) fn alloc(&mut self, mut event: Event<P>, span: Duration) -> u32 {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                let slot = self.slots.len();
+                self.slots.push(EventSlot { generation: 0, event: None });
+                if let Some(sent) = &mut self.sent {
+                    sent.push(0);
+                }
+                if let Some(prev) = &mut self.prev_delay {
+                    prev.push(0);
+                }
+                slot
+            }
+        };
+        // `submitted_at.saturating_add(span)` is `add_micros` of the span in
+        // µs, saturated: both saturate at `Instant::MAX`.
+        let span = crate::time::micros(span);
+        if span != self.deadline_default {
+            let kind = match self.spans.acquire(span) {
+                Some(i) => DEADLINE_SPANS + u32::from(i),
+                None => {
+                    self.deadlines.insert(slot, event.submitted_at().add_micros(span));
+                    DEADLINE_TABLE
+                }
+            };
+            event.set_field(DEADLINE_SHIFT, DEADLINE_MASK, kind);
+        }
+        self.slots[slot].event = Some(event);
+        if let Some(sent) = &mut self.sent {
+            sent[slot] = 0;
+        }
+        if let Some(prev) = &mut self.prev_delay {
+            prev[slot] = 0;
+        }
+        slot
+    }
+
+    /// Takes the event out; the slot's generation moves on (a slot whose
+    /// generation is exhausted is never reused).
+    pub(super) fn free(&mut self, slot: u32) -> Event<P> {
+        let entry = &mut self.slots[slot];
+        let e = entry.event.take().expect("freeing a live event");
+        if entry.generation < u32::MAX {
+            entry.generation += 1;
+            self.free.push(slot);
+        }
+        match e.deadline_kind() {
+            DEADLINE_DEFAULT => {}
+            DEADLINE_TABLE => {
+                self.deadlines.remove(&slot);
+            }
+            kind => self.spans.release((kind - DEADLINE_SPANS) as u8),
+        }
+        if e.timeout_offset() == TIMEOUT_TABLE {
+            self.timeouts.remove(&slot);
+        }
+        e
+    }
+
+    // ----- times -------------------------------------------------------------
+
+    pub(super) fn deadline(&self, slot: u32) -> Instant {
+        let e = self.event(slot);
+        match e.deadline_kind() {
+            DEADLINE_DEFAULT => e.submitted_at().add_micros(self.deadline_default),
+            DEADLINE_TABLE => self.deadlines[&slot],
+            kind => e.submitted_at().add_micros(self.spans.span((kind - DEADLINE_SPANS) as u8)),
+        }
+    }
+
+    /// When the latest attempt times out, or the deadline if that is earlier
+    /// (`InFlight` only; the same behaviour as the exact timeout, see above).
+    pub(super) fn timeout(&self, slot: u32) -> Instant {
+        let e = self.event(slot);
+        match e.timeout_offset() {
+            TIMEOUT_AT_DEADLINE => self.deadline(slot),
+            TIMEOUT_TABLE => self.timeouts[&slot],
+            offset => e.submitted_at().add_micros(offset),
+        }
+    }
+
+    pub(super) fn set_timeout(&mut self, slot: u32, timeout: Instant) {
+        let deadline = self.deadline(slot);
+        let e = self.event_mut(slot);
+        let was_table = e.timeout_offset() == TIMEOUT_TABLE;
+        // A timeout never precedes the submit (`now` never goes backwards);
+        // if it did, the wrapped offset would be too large and kept exactly.
+        let offset = if timeout >= deadline {
+            TIMEOUT_AT_DEADLINE
+        } else {
+            timeout.as_micros().wrapping_sub(e.submitted_at().as_micros()).min(TIMEOUT_TABLE)
+        };
+        e.set_timeout_offset(offset);
+        if offset == TIMEOUT_TABLE {
+            self.timeouts.insert(slot, timeout);
+        } else if was_table {
+            self.timeouts.remove(&slot);
+        }
+    }
+
+    /// When the event's timer fires: the earlier of its attempt timeout
+    /// (in flight only) and its deadline.
+    pub(super) fn expiry(&self, slot: u32) -> Instant {
+        match self.event(slot).phase() {
+            Phase::InFlight => self.timeout(slot),
+            _ => self.deadline(slot),
+        }
+    }
+
+    /// Records a transmission at `now` (adaptive timeout only).
+    pub(super) fn set_sent(&mut self, slot: u32, now: Instant) {
+        if let Some(sent) = &mut self.sent {
+            let e = self.slots[slot].event.as_ref().expect("live event slot");
+            let since = now.as_micros().saturating_sub(e.submitted_at().as_micros());
+            sent[slot] = u32::try_from(since).unwrap_or(u32::MAX);
+        }
+    }
+
+    /// The time of the latest transmission, if it is known exactly (and
+    /// tracked: adaptive timeout only).
+    pub(super) fn sent_at(&self, slot: u32) -> Option<Instant> {
+        let offset = self.sent.as_ref()?[slot];
+        let submitted_at = self.event(slot).submitted_at();
+        (offset != u32::MAX).then(|| submitted_at.add_micros(u64::from(offset)))
+    }
+
+    /// The latest drawn delay, µs, saturated to `u32::MAX` (0 before the first
+    /// draw, or when not tracked: decorrelated jitter only).
+    pub(super) fn prev_delay(&self, slot: u32) -> u64 {
+        self.prev_delay.as_ref().map_or(0, |prev| u64::from(prev[slot]))
+    }
+
+    pub(super) fn set_prev_delay(&mut self, slot: u32, delay: u64) {
+        if let Some(prev) = &mut self.prev_delay {
+            prev[slot] = u32::try_from(delay).unwrap_or(u32::MAX);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn events() -> Events<()> {
+        Events::new(Duration::from_secs(60), true, true)
+    }
+
+    #[test]
+    fn an_event_slot_is_32_bytes() {
+        assert_eq!(core::mem::size_of::<EventSlot<()>>(), 32);
+    }
+
+    #[test]
+    fn chunks_hold_their_elements_across_boundaries() {
+        let mut c = Chunked::default();
+        for i in 0..(3 * CHUNK as u32 + 5) {
+            c.push(i);
+        }
+        for i in [0, CHUNK as u32 - 1, CHUNK as u32, 2 * CHUNK as u32, 3 * CHUNK as u32 + 4] {
+            assert_eq!(c[i], i);
+        }
+        assert_eq!(c.get(3 * CHUNK as u32 + 5), None);
+        c[CHUNK as u32] = 7;
+        assert_eq!(c[CHUNK as u32], 7);
+        assert_eq!(c[CHUNK as u32 - 1], CHUNK as u32 - 1);
+        // Whole chunks after the first: no element moves after a push.
+        assert_eq!(c.chunks[1].capacity(), CHUNK);
+    }
+
+    #[test]
+    fn fields_round_trip_without_disturbing_each_other() {
+        let mut e = Event::new(7, Instant::from_micros(u64::MAX - 3), true, ());
+        assert_eq!(e.phase(), Phase::Queued);
+        assert!(e.timer().is_none());
+        e.set_attempts(1000);
+        e.set_phase(Phase::Paused);
+        e.set_timer(Pos::new(448, u32::MAX));
+        e.set_seq(Seq(u64::MAX - 1));
+        e.set_timeout_offset(TIMEOUT_TABLE);
+        assert_eq!(e.attempts(), 1000);
+        assert_eq!(e.phase(), Phase::Paused);
+        assert!(e.keyed());
+        assert_eq!(e.timer(), Pos::new(448, u32::MAX));
+        assert_eq!(e.timeout_offset(), TIMEOUT_TABLE);
+        assert_eq!(e.seq(Seq(u64::MAX - 5)), Seq(u64::MAX - 1));
+        assert_eq!(e.submitted_at(), Instant::from_micros(u64::MAX - 3));
+        assert_eq!(e.deadline_kind(), DEADLINE_DEFAULT);
+        e.set_timer(Pos::NONE);
+        assert!(e.timer().is_none());
+        assert_eq!(e.attempts(), 1000);
+    }
+
+    #[test]
+    fn a_seq_is_recovered_across_a_wrap_of_its_low_bits() {
+        let mut e = Event::new(0, Instant::ZERO, false, ());
+        let floor = (1u64 << 24) - 10;
+        for seq in [floor, floor + 9, floor + 10, floor + (1 << 24) - 1] {
+            e.set_seq(Seq(seq));
+            assert_eq!(e.seq(Seq(floor)), Seq(seq));
+        }
+        let floor = 5 * (1u64 << 24) + 3;
+        e.set_seq(Seq(floor + (1 << 23)));
+        assert_eq!(e.seq(Seq(floor)), Seq(floor + (1 << 23)));
+    }
+
+    fn us(micros: u64) -> Duration {
+        Duration::from_micros(micros)
+    }
+
+    #[test]
+    fn seqs_across_a_wrap_of_their_low_bits_reach_the_wire_exactly() {
+        use crate::ring::SeqRing;
+        use crate::{
+            Ack, Command, Config, Echo, EventState, Jitter, Outcome, SeqRange, SubmitOptions,
+            Tracker, UserId,
+        };
+
+        let mut config = Config::default();
+        config.retry.jitter = Jitter::None;
+        config.user_retry_budget = None;
+        config.global_retry_budget = None;
+        let initial = Instant::ZERO.saturating_add(config.retry.initial_delay);
+        let mut t: Tracker<u32> = Tracker::new(config).unwrap();
+        let u = UserId(1);
+        let s = t.open_stream(Instant::ZERO, u).unwrap();
+        // As if 2^24 - 3 seqs had been sent and acked already.
+        let base = (1u64 << 24) - 3;
+        let stream = t.streams[s.index() as usize].stream.as_mut().unwrap();
+        stream.ring = SeqRing::starting_at(base);
+        stream.client_cumulative = Seq(base);
+        let drain =
+            |t: &mut Tracker<u32>| core::iter::from_fn(|| t.poll_command()).collect::<Vec<_>>();
+
+        let events: Vec<_> = (0..6)
+            .map(|i| t.submit(Instant::ZERO, s, i, SubmitOptions::default()).unwrap())
+            .collect();
+        let sent: Vec<_> = drain(&mut t)
+            .into_iter()
+            .map(|c| match c {
+                Command::Send { event, seq, .. } => (event, seq),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        let seqs: Vec<_> = (base..base + 6).map(Seq).collect();
+        assert_eq!(sent, events.iter().copied().zip(seqs.iter().copied()).collect::<Vec<_>>());
+        for (&e, &seq) in events.iter().zip(&seqs) {
+            assert_eq!(t.event_state(e), Some(EventState::InFlight { seq, attempts: 1 }));
+        }
+
+        // Selectively ack the one at 2^24 + 1, cancel the one at 2^24 + 2.
+        let ack = Ack {
+            stream: s,
+            cumulative: Seq(base),
+            ranges: alloc::vec![SeqRange::single(seqs[4])],
+            echo: Some(Echo { seq: seqs[4], attempt: 1 }),
+        };
+        t.handle_ack(Instant::ZERO, u, &ack).unwrap();
+        assert!(matches!(
+            drain(&mut t)[..],
+            [Command::Finish { event, outcome: Outcome::Confirmed { .. }, .. }] if event == events[4]
+        ));
+        t.cancel(Instant::ZERO, events[5]).unwrap();
+        let out = drain(&mut t);
+        assert_eq!(out[0], Command::Skip { stream: s, seqs: SeqRange::single(seqs[5]) });
+
+        // The rest time out and are retried with their own seqs.
+        t.handle_timeout(initial);
+        let retried: Vec<_> = drain(&mut t)
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::Retry { event, seq, attempt: 2, .. } => Some((event, seq)),
+                _ => None,
+            })
+            .collect();
+        let mut retried = retried;
+        // Timers due at the same µs fire in the wheel's order, not by seq.
+        retried.sort();
+        let expected: Vec<_> = events[..4].iter().copied().zip(seqs[..4].iter().copied()).collect();
+        assert_eq!(retried, expected);
+
+        // Past the wrap, the floor moves on and the last one is still found.
+        t.handle_ack(initial, u, &Ack::cumulative(s, seqs[3], Echo { seq: seqs[0], attempt: 2 }))
+            .unwrap();
+        assert_eq!(t.stream_floor(s), Some(seqs[3]));
+        assert_eq!(seqs[3], Seq(1 << 24));
+        assert_eq!(
+            t.event_state(events[3]),
+            Some(EventState::InFlight { seq: seqs[3], attempts: 2 })
+        );
+        let _ = drain(&mut t);
+        t.handle_ack(
+            initial,
+            u,
+            &Ack::cumulative(s, Seq(base + 6), Echo { seq: seqs[3], attempt: 2 }),
+        )
+        .unwrap();
+        assert!(matches!(
+            drain(&mut t)[..],
+            [Command::Finish { event, outcome: Outcome::Confirmed { attempts: 2, .. }, .. }]
+                if event == events[3]
+        ));
+        assert_eq!(t.pending(), 0);
+    }
+
+    #[test]
+    fn deadlines_are_computed_from_their_span() {
+        let mut ev = events();
+        let at = Instant::from_micros(5);
+        let default = ev.alloc(Event::new(0, at, false, ()), Duration::from_secs(60));
+        let short = ev.alloc(Event::new(0, at, false, ()), us(1));
+        let short_too = ev.alloc(Event::new(0, at, false, ()), us(1));
+        let forever = ev.alloc(Event::new(0, at, false, ()), Duration::MAX);
+        assert_eq!(ev.deadline(default), Instant::from_micros(60_000_005));
+        assert_eq!(ev.deadline(short), Instant::from_micros(6));
+        assert_eq!(ev.deadline(short_too), Instant::from_micros(6));
+        assert_eq!(ev.deadline(forever), Instant::MAX);
+        // Only whole µs count: this is the default span.
+        let nanos = ev.alloc(Event::new(0, at, false, ()), Duration::from_nanos(60_000_000_999));
+        assert_eq!(ev.deadline(nanos), Instant::from_micros(60_000_005));
+        assert_eq!(ev.deadline(nanos), at.saturating_add(Duration::from_nanos(60_000_000_999)));
+        // Two spans other than the default, one entry each.
+        assert_eq!(ev.spans.entries, [(1, 2), (u64::MAX, 1)]);
+        assert!(ev.deadlines.is_empty());
+        ev.free(short);
+        ev.free(short_too);
+        ev.free(forever);
+        assert_eq!(ev.spans.unused, 2);
+        // A reused slot starts over with the default.
+        let again = ev.alloc(Event::new(0, at, false, ()), Duration::from_secs(60));
+        assert_eq!(ev.deadline(again), Instant::from_micros(60_000_005));
+        // An unused span is found again.
+        let again = ev.alloc(Event::new(0, at, false, ()), us(1));
+        assert_eq!(ev.deadline(again), Instant::from_micros(6));
+        assert_eq!(ev.spans.unused, 1);
+    }
+
+    #[test]
+    fn a_deadline_saturates_like_the_exact_one() {
+        let mut ev = events();
+        let at = Instant::from_micros(u64::MAX - 10);
+        let default = ev.alloc(Event::new(0, at, false, ()), Duration::from_secs(60));
+        let other = ev.alloc(Event::new(0, at, false, ()), us(11));
+        assert_eq!(ev.deadline(default), Instant::MAX);
+        assert_eq!(ev.deadline(other), Instant::MAX);
+    }
+
+    #[test]
+    fn past_the_shared_spans_deadlines_go_to_the_side_table_exactly() {
+        let mut ev = events();
+        let at = Instant::from_micros(100);
+        let max = Spans::MAX as u64;
+        let shared: Vec<u32> =
+            (1..=max).map(|i| ev.alloc(Event::new(0, at, false, ()), us(i))).collect();
+        assert_eq!(ev.spans.entries.len(), Spans::MAX);
+        // Every entry in use: the next new span goes to the side table.
+        let extra = ev.alloc(Event::new(0, at, false, ()), us(max + 1));
+        assert_eq!(ev.deadline(extra), at.add_micros(max + 1));
+        assert_eq!(ev.deadlines.len(), 1);
+        // A span in use is still shared.
+        let same = ev.alloc(Event::new(0, at, false, ()), us(7));
+        assert_eq!(ev.deadline(same), at.add_micros(7));
+        assert_eq!(ev.deadlines.len(), 1);
+        // Once an entry is unused, a new span takes its place.
+        ev.free(shared[2]);
+        let new = ev.alloc(Event::new(0, at, false, ()), us(max + 2));
+        assert_eq!(ev.deadline(new), at.add_micros(max + 2));
+        assert_eq!(ev.deadlines.len(), 1);
+        assert_eq!(ev.spans.entries[2], (max + 2, 1));
+        assert_eq!(ev.spans.index.get(&3), None);
+        for (i, &slot) in shared.iter().enumerate().filter(|(i, _)| *i != 2) {
+            assert_eq!(ev.deadline(slot), at.add_micros(i as u64 + 1));
+        }
+        ev.free(extra);
+        assert!(ev.deadlines.is_empty());
+    }
+
+    #[test]
+    fn timeouts_beyond_40_bits_and_at_the_deadline_are_kept_exactly() {
+        let mut ev = events();
+        let at = Instant::from_micros(1000);
+        let slot = ev.alloc(Event::new(0, at, false, ()), Duration::MAX);
+        ev.event_mut(slot).set_phase(Phase::InFlight);
+        // Fits: an exact offset.
+        let near = at.add_micros((1 << 40) - 3);
+        ev.set_timeout(slot, near);
+        assert_eq!(ev.timeout(slot), near);
+        assert!(ev.timeouts.is_empty());
+        // Does not fit: the side table.
+        let far = at.add_micros(1 << 40);
+        ev.set_timeout(slot, far);
+        assert_eq!(ev.timeout(slot), far);
+        assert_eq!(ev.expiry(slot), far);
+        assert_eq!(ev.timeouts.len(), 1);
+        // Back to a small one: the side entry goes.
+        ev.set_timeout(slot, at.add_micros(1));
+        assert_eq!(ev.timeout(slot), at.add_micros(1));
+        assert!(ev.timeouts.is_empty());
+        // At or after the deadline: the deadline.
+        ev.set_timeout(slot, Instant::MAX);
+        assert_eq!(ev.timeout(slot), Instant::MAX);
+        ev.set_timeout(slot, far);
+        ev.free(slot);
+        assert!(ev.timeouts.is_empty());
+        assert!(ev.deadlines.is_empty());
+
+        let short = ev.alloc(Event::new(0, at, false, ()), us(50));
+        ev.event_mut(short).set_phase(Phase::InFlight);
+        ev.set_timeout(short, at.add_micros(70));
+        assert_eq!(ev.timeout(short), at.add_micros(50));
+        assert_eq!(ev.expiry(short), at.add_micros(50));
+        ev.set_timeout(short, at.add_micros(49));
+        assert_eq!(ev.expiry(short), at.add_micros(49));
+        // Not in flight: only the deadline counts.
+        ev.event_mut(short).set_phase(Phase::Paused);
+        assert_eq!(ev.expiry(short), at.add_micros(50));
+    }
+
+    #[test]
+    fn side_arrays_follow_the_slots() {
+        let mut ev = events();
+        let at = Instant::from_micros(10);
+        let mut slots = Vec::new();
+        for _ in 0..CHUNK + 2 {
+            slots.push(ev.alloc(Event::new(0, at, false, ()), Duration::MAX));
+        }
+        let last = *slots.last().unwrap();
+        ev.set_sent(last, Instant::from_micros(25));
+        ev.set_prev_delay(last, u64::MAX);
+        assert_eq!(ev.sent_at(last), Some(Instant::from_micros(25)));
+        assert_eq!(ev.prev_delay(last), u64::from(u32::MAX));
+        ev.set_sent(last, at.add_micros(1 << 33));
+        assert_eq!(ev.sent_at(last), None);
+        ev.free(last);
+        let again = ev.alloc(Event::new(0, at, false, ()), Duration::MAX);
+        assert_eq!(again, last);
+        assert_eq!(ev.sent_at(again), Some(at));
+        assert_eq!(ev.prev_delay(again), 0);
+
+        let mut untracked: Events<()> = Events::new(Duration::from_secs(1), false, false);
+        let slot = untracked.alloc(Event::new(0, at, false, ()), Duration::MAX);
+        untracked.set_sent(slot, Instant::from_micros(25));
+        untracked.set_prev_delay(slot, 9);
+        assert_eq!(untracked.sent_at(slot), None);
+        assert_eq!(untracked.prev_delay(slot), 0);
+    }
+}
