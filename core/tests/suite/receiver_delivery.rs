@@ -125,3 +125,20 @@ fn resume_point_and_hello_report_what_arrived_contiguously() {
     let hello = r.hello();
     assert_eq!((hello.stream, hello.resume), (STREAM, Seq(2)));
 }
+
+#[test]
+fn runs_above_the_cumulative_ack_and_waiting_deliveries_are_counted() {
+    let mut r = receiver(DeliveryOrder::Unordered, 0);
+    for seq in [0, 1, 3, 6, 7] {
+        arrive(&mut r, seq);
+    }
+    // Cumulative 2; tracked above it: 3..4 and 6..8.
+    assert_eq!(r.tracked_runs(), 2);
+    assert_eq!(r.pending_deliveries(), 5);
+    assert_eq!(released(&mut r), [0, 1, 3, 6, 7]);
+    assert_eq!(r.pending_deliveries(), 0);
+    // Seq 2 joins 0..4 to the cumulative ack: only 6..8 is left above it.
+    arrive(&mut r, 2);
+    assert_eq!(r.tracked_runs(), 1);
+    assert_eq!(r.pending_deliveries(), 1);
+}
