@@ -51,6 +51,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_second_sample_follows_rfc_6298_exactly() {
+        let c = RtoConfig {
+            initial: Duration::from_secs(1),
+            min: Duration::from_millis(1),
+            max: Duration::from_secs(60),
+        };
+        let mut e = RttEstimator::new(&c);
+        e.on_sample(Duration::from_millis(100), &c);
+        e.on_sample(Duration::from_millis(200), &c);
+        // RTTVAR = 3/4 × 50 + 1/4 × |100 − 200| = 62.5 ms;
+        // SRTT = 7/8 × 100 + 1/8 × 200 = 112.5 ms; RTO = SRTT + 4 × RTTVAR.
+        assert_eq!(e.srtt(), Some(Duration::from_micros(112_500)));
+        assert_eq!(e.rto(), Duration::from_micros(362_500));
+    }
+
+    #[test]
     fn converges_to_a_steady_rtt_and_clamps() {
         let c = RtoConfig {
             initial: Duration::from_secs(1),

@@ -89,6 +89,14 @@ mod tests {
     use alloc::string::ToString;
 
     #[test]
+    fn saturating_sub_goes_back_and_stops_at_zero() {
+        let t = Instant::from_millis(5);
+        assert_eq!(t.saturating_sub(Duration::from_millis(2)), Instant::from_millis(3));
+        assert_eq!(t.saturating_sub(Duration::from_secs(1)), Instant::ZERO);
+        assert_eq!(Instant::MAX.saturating_sub(Duration::MAX), Instant::ZERO);
+    }
+
+    #[test]
     fn arithmetic_saturates_instead_of_overflowing() {
         assert_eq!(Instant::MAX.saturating_add(Duration::from_secs(1)), Instant::MAX);
         assert_eq!(Instant::MAX.checked_add(Duration::from_micros(1)), None);

@@ -463,3 +463,27 @@ impl<P> Tracker<P> {
         self.pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_slot_whose_generation_would_wrap_is_retired() {
+        let mut t: Tracker<()> = Tracker::new(Config::default()).unwrap();
+        let now = Instant::ZERO;
+        let old = t.open_stream(now, UserId(1)).unwrap();
+        // As if this slot had been reused 2^32 - 1 times already.
+        t.streams[0].generation = u32::MAX;
+        let old = StreamId::new(old.index(), u32::MAX);
+        t.close_stream(now, old).unwrap();
+        assert!(t.free_streams.is_empty(), "the slot is not reused");
+        let next = t.open_stream(now, UserId(1)).unwrap();
+        assert_eq!((next.index(), next.generation()), (1, 0));
+        assert_eq!(t.close_stream(now, old), Err(StreamError::Closed(old)));
+        // Below the limit the slot comes back with the next generation.
+        t.close_stream(now, next).unwrap();
+        let again = t.open_stream(now, UserId(1)).unwrap();
+        assert_eq!((again.index(), again.generation()), (1, 1));
+    }
+}
