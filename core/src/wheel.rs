@@ -356,6 +356,20 @@ mod tests {
     }
 
     #[test]
+    fn a_timer_at_the_last_micro_of_the_block_fires_exactly_then() {
+        let mut wheel = TimerWheel::default();
+        let last = BLOCK - 1;
+        let mut store = Store { expiry: vec![last, BLOCK], pos: vec![Pos::NONE; 2] };
+        for key in 0..2 {
+            wheel.insert(key, store.expiry[key as usize], &mut store);
+        }
+        assert_eq!(wheel.poll(last - 1, &mut store), None);
+        assert_eq!(wheel.poll(last, &mut store), Some(0));
+        assert_eq!(wheel.poll(last, &mut store), None);
+        assert_eq!(wheel.poll(BLOCK, &mut store), Some(1));
+    }
+
+    #[test]
     fn far_timers_cascade_down_exactly() {
         let mut wheel = TimerWheel::default();
         let mut store = Store { expiry: vec![1 << 43, 5, 70_000], pos: vec![Pos::NONE; 3] };
