@@ -44,9 +44,16 @@ fn check_ack(a: acktrack::Ack, user: UserId, want: AckError) {
 fn unknown_and_closed_streams() {
     let (mut t, s, closed, events) = setup();
     let unknown = StreamId::from_bits(999);
-    for (id, err) in
-        [(unknown, StreamError::Unknown(unknown)), (closed, StreamError::Closed(closed))]
-    {
+    // Ids the tracker has not handed out yet: a later generation of a closed
+    // slot and of a live one.
+    let future = |id: StreamId| StreamId::from_bits((id.to_bits() & 0xFFFF_FFFF) | (5 << 32));
+    let (after_closed, after_live) = (future(closed), future(s));
+    for (id, err) in [
+        (unknown, StreamError::Unknown(unknown)),
+        (closed, StreamError::Closed(closed)),
+        (after_closed, StreamError::Unknown(after_closed)),
+        (after_live, StreamError::Unknown(after_live)),
+    ] {
         let streams = [s, closed];
         assert_unchanged(&mut t, &events, &streams, one_rejected(U), |t| {
             assert_eq!(t.handle_ack(ms(2), U, &ack(id, 0, 0, 1)), Err(AckError::Stream(err)));
