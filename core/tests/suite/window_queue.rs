@@ -109,3 +109,16 @@ fn a_zero_queue_means_submits_beyond_the_window_are_refused() {
     let r = t.submit(ms(0), s, 2, SubmitOptions::default()).unwrap_err();
     assert_eq!(r.error, SubmitError::StreamQueueFull { cap: 0 });
 }
+
+#[test]
+fn while_disconnected_every_submit_queues_so_a_zero_queue_refuses_it() {
+    let mut c = config();
+    c.flow.queue_max = 0;
+    let mut t = tracker(c);
+    let s = t.open_stream(ms(0), U).unwrap();
+    t.handle_disconnect(ms(1), s).unwrap();
+    let r = t.submit(ms(2), s, 1, SubmitOptions::default()).unwrap_err();
+    assert_eq!((r.error, r.payload), (SubmitError::StreamQueueFull { cap: 0 }, 1));
+    assert_eq!(t.pending(), 0);
+    assert!(drain(&mut t).is_empty());
+}
