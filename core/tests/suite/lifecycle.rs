@@ -194,3 +194,26 @@ fn only_a_confirmation_counts_as_confirmed() {
         assert!(!other.is_confirmed(), "{other:?}");
     }
 }
+
+#[test]
+fn stream_info_counts_in_flight_and_queued_events_as_they_come_and_go() {
+    let mut c = config();
+    c.flow.window = 3;
+    let mut t = tracker(c);
+    let s = t.open_stream(ms(0), UserId(1)).unwrap();
+    for p in 0..5 {
+        submit(&mut t, ms(0), s, p);
+    }
+    drain(&mut t);
+    let info = t.stream_info(s).unwrap();
+    assert_eq!((info.in_flight, info.queued, info.next_seq), (3, 2, Seq(3)));
+    // Two confirmed open the window for the two queued ones.
+    t.handle_ack(ms(10), UserId(1), &ack(s, 2, 1, 1)).unwrap();
+    drain(&mut t);
+    let info = t.stream_info(s).unwrap();
+    assert_eq!((info.in_flight, info.queued, info.floor), (3, 0, Seq(2)));
+    t.handle_ack(ms(20), UserId(1), &ack(s, 5, 4, 1)).unwrap();
+    drain(&mut t);
+    let info = t.stream_info(s).unwrap();
+    assert_eq!((info.in_flight, info.queued, info.floor), (0, 0, Seq(5)));
+}
