@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use acktrack::{CancelError, Command, EventState, Outcome, Seq, SeqRange, UserId};
+use acktrack::{CancelError, Command, EventState, Instant, Outcome, Seq, SeqRange, UserId};
 use common::*;
 
 #[test]
@@ -97,4 +97,24 @@ fn cancelling_twice_or_after_finish_is_a_typed_error_that_changes_nothing() {
             },
         );
     }
+}
+
+#[test]
+fn an_unacked_skip_is_resent_with_backoff_up_to_attempts_max_times() {
+    let mut t = tracker(config());
+    let s = t.open_stream(ms(0), UserId(1)).unwrap();
+    let e = submit(&mut t, ms(0), s, 5);
+    let _ = drain(&mut t);
+    t.cancel(ms(20), e).unwrap();
+    let _ = drain(&mut t);
+    // The client never acks past seq 0: the skip goes out again after the
+    // stream's base timeout, doubling each time (100 ms × 2^k), 5 times.
+    let resends: Vec<Instant> = run_until(&mut t, ms(600_000))
+        .into_iter()
+        .map(|(at, c)| {
+            assert_eq!(c, Command::Skip { stream: s, seqs: SeqRange::new(0, 1) });
+            at
+        })
+        .collect();
+    assert_eq!(resends, [ms(120), ms(320), ms(720), ms(1520), ms(3120)]);
 }
