@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use super::events::{Event, Events, Phase};
 use super::state::{Stream, User};
-use super::{SubmitOptions, Tracker};
+use super::{Engine, SubmitOptions};
 use crate::backoff::{capped_exponential, jitter};
 use crate::budget::TokenBucket;
 use crate::command::{Command, ExpiryReason, Outcome};
@@ -24,7 +24,7 @@ macro_rules! bump {
 }
 pub(super) use bump;
 
-impl<P> Tracker<P> {
+impl Engine {
     /// Applies the time rule: `now` never goes backwards.
     pub(super) fn advance(&mut self, now: Instant) -> Instant {
         if now < self.now {
@@ -53,11 +53,11 @@ impl<P> Tracker<P> {
         self.streams[index as usize].stream.as_mut().expect("live stream slot")
     }
 
-    pub(super) fn event(&self, slot: u32) -> &Event<P> {
+    pub(super) fn event(&self, slot: u32) -> &Event {
         self.events.event(slot)
     }
 
-    pub(super) fn event_mut(&mut self, slot: u32) -> &mut Event<P> {
+    pub(super) fn event_mut(&mut self, slot: u32) -> &mut Event {
         self.events.event_mut(slot)
     }
 
@@ -302,12 +302,14 @@ impl<P> Tracker<P> {
 
     // ----- finishing ---------------------------------------------------------
 
-    /// Ends an event: exactly once, with its outcome, payload handed back.
+    /// Ends an event: exactly once, with its outcome. Its slot stays retired
+    /// until the `Finish` command (carrying the slot where the payload is)
+    /// is polled.
     pub(super) fn finish(&mut self, now: Instant, slot: u32, outcome: Outcome) {
         self.disarm(slot);
         let event_id = self.event_id(slot);
         let seq = (self.event(slot).phase() != Phase::Queued).then(|| self.event_seq(slot));
-        let e = self.events.free(slot);
+        let e = self.events.retire(slot);
         let index = e.stream;
         let window = self.config.flow.window as usize;
         let stream_id = self.stream_id(index);
@@ -378,7 +380,7 @@ impl<P> Tracker<P> {
             event: event_id,
             user: user_id,
             outcome,
-            payload: e.payload,
+            payload: slot,
         });
     }
 
@@ -617,12 +619,12 @@ impl<P> Tracker<P> {
 pub(super) const STREAM_KEY: u32 = 1 << 31;
 
 /// The wheel's view of the slabs: expiries and positions of its keys.
-pub(super) struct Store<'a, P> {
-    pub(super) events: &'a mut Events<P>,
+pub(super) struct Store<'a> {
+    pub(super) events: &'a mut Events,
     pub(super) streams: &'a mut Vec<super::state::StreamSlot>,
 }
 
-impl<P> TimerStore for Store<'_, P> {
+impl TimerStore for Store<'_> {
     fn expiry(&self, key: u32) -> u64 {
         if key & STREAM_KEY != 0 {
             let s = self.streams[(key & !STREAM_KEY) as usize].stream.as_ref();

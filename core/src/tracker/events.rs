@@ -1,7 +1,7 @@
 //! The event slab: pending events in a compact form, in fixed-size chunks.
 //!
 //! Memory per pending event is what bounds a tracker, so an event is packed
-//! into seven 32-bit words (plus its payload), and its slot with the
+//! into seven 32-bit words, and its slot with the
 //! generation into 32 bytes. Everything that does not fit that form is kept
 //! exactly, elsewhere:
 //!
@@ -130,9 +130,10 @@ const SEQ_MASK: u32 = (1 << SEQ_BITS) - 1;
 const TIMEOUT_AT_DEADLINE: u64 = (1 << 40) - 1;
 const TIMEOUT_TABLE: u64 = (1 << 40) - 2;
 
-/// One pending event, packed into 28 bytes plus the payload.
+/// One pending event, packed into 28 bytes (its payload is kept by the
+/// [`Tracker`](super::Tracker) wrapper, beside it).
 #[derive(Debug)]
-pub(super) struct Event<P> {
+pub(super) struct Event {
     /// Phase, keyed, attempts (≤ 1000), timer bucket, deadline kind, `LIVE`.
     bits: NonZeroU32,
     /// `submitted_at`, low and high halves.
@@ -145,12 +146,11 @@ pub(super) struct Event<P> {
     timeout_low: u32,
     /// Where its timer sits in its wheel bucket.
     timer_index: u32,
-    pub(super) payload: P,
 }
 
-impl<P> Event<P> {
+impl Event {
     /// A queued event with no timer, attempt or seq yet.
-    pub(super) fn new(stream: u32, submitted_at: Instant, keyed: bool, payload: P) -> Self {
+    pub(super) fn new(stream: u32, submitted_at: Instant, keyed: bool) -> Self {
         let t = submitted_at.as_micros();
         let mut bits = LIVE | (Phase::Queued as u32);
         if keyed {
@@ -163,7 +163,6 @@ impl<P> Event<P> {
             seq_timeout: 0,
             timeout_low: 0,
             timer_index: 0,
-            payload,
         };
         e.set_timer(Pos::NONE);
         e.set_timeout_offset(TIMEOUT_AT_DEADLINE);
@@ -310,15 +309,15 @@ impl Spans {
 }
 
 #[derive(Debug)]
-pub(super) struct EventSlot<P> {
+pub(super) struct EventSlot {
     pub(super) generation: u32,
-    pub(super) event: Option<Event<P>>,
+    pub(super) event: Option<Event>,
 }
 
 /// Every event slot, with what does not fit the compact form.
 #[derive(Debug)]
-pub(super) struct Events<P> {
-    slots: Chunked<EventSlot<P>>,
+pub(super) struct Events {
+    slots: Chunked<EventSlot>,
     free: Vec<u32>,
     /// The config's deadline, of events with `DEADLINE_DEFAULT`.
     deadline_default: u64,
@@ -335,7 +334,7 @@ pub(super) struct Events<P> {
     prev_delay: Option<Chunked<u32>>,
 }
 
-impl<P> Events<P> {
+impl Events {
     pub(super) fn new(deadline_default: Duration, track_sent: bool, track_delay: bool) -> Self {
         Events {
             slots: Chunked::default(),
@@ -351,7 +350,7 @@ impl<P> Events<P> {
 
     // ----- slots -------------------------------------------------------------
 
-    pub(super) fn get(&self, slot: u32) -> Option<&EventSlot<P>> {
+    pub(super) fn get(&self, slot: u32) -> Option<&EventSlot> {
         self.slots.get(slot)
     }
 
@@ -365,17 +364,17 @@ impl<P> Events<P> {
         entry.generation == generation && entry.event.is_some()
     }
 
-    pub(super) fn event(&self, slot: u32) -> &Event<P> {
+    pub(super) fn event(&self, slot: u32) -> &Event {
         self.slots[slot].event.as_ref().expect("live event slot")
     }
 
-    pub(super) fn event_mut(&mut self, slot: u32) -> &mut Event<P> {
+    pub(super) fn event_mut(&mut self, slot: u32) -> &mut Event {
         self.slots[slot].event.as_mut().expect("live event slot")
     }
 
     /// Stores a new event whose deadline is `span` after its submit; returns
     /// its slot.
-    pub(super) fn alloc(&mut self, mut event: Event<P>, span: Duration) -> u32 {
+    pub(super) fn alloc(&mut self, mut event: Event, span: Duration) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -413,15 +412,21 @@ impl<P> Events<P> {
         slot
     }
 
-    /// Takes the event out; the slot's generation moves on (a slot whose
-    /// generation is exhausted is never reused).
-    pub(super) fn free(&mut self, slot: u32) -> Event<P> {
+    /// Takes the event out and frees its slot at once.
+    #[cfg(test)]
+    pub(super) fn free(&mut self, slot: u32) -> Event {
+        let e = self.retire(slot);
+        self.release(slot);
+        e
+    }
+
+    /// Takes the event out; the slot's generation moves on, so its id goes
+    /// stale. The slot is not reused before [`release`](Self::release): its
+    /// payload is handed back in a `Finish` command first.
+    pub(super) fn retire(&mut self, slot: u32) -> Event {
         let entry = &mut self.slots[slot];
-        let e = entry.event.take().expect("freeing a live event");
-        if entry.generation < u32::MAX {
-            entry.generation += 1;
-            self.free.push(slot);
-        }
+        let e = entry.event.take().expect("retiring a live event");
+        entry.generation = entry.generation.saturating_add(1);
         match e.deadline_kind() {
             DEADLINE_DEFAULT => {}
             DEADLINE_TABLE => {
@@ -433,6 +438,15 @@ impl<P> Events<P> {
             self.timeouts.remove(&slot);
         }
         e
+    }
+
+    /// Makes a retired slot reusable, unless its generation is exhausted (a
+    /// slot is never reused at generation `u32::MAX`, so no id comes back).
+    pub(super) fn release(&mut self, slot: u32) {
+        debug_assert!(self.slots[slot].event.is_none(), "releasing a live slot");
+        if self.slots[slot].generation < u32::MAX {
+            self.free.push(slot);
+        }
     }
 
     // ----- times -------------------------------------------------------------
@@ -519,13 +533,34 @@ impl<P> Events<P> {
 mod tests {
     use super::*;
 
-    fn events() -> Events<()> {
+    fn events() -> Events {
         Events::new(Duration::from_secs(60), true, true)
     }
 
     #[test]
+    fn a_slot_is_reused_after_release_until_its_generation_is_exhausted() {
+        let mut ev = events();
+        let at = Instant::ZERO;
+        let a = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
+        ev.retire(a);
+        assert_eq!(ev.generation(a), 1);
+        // Retired but not released: a new event takes another slot.
+        let b = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
+        assert_ne!(a, b);
+        ev.release(a);
+        assert_eq!(ev.alloc(Event::new(0, at, false), Duration::from_secs(60)), a);
+        // The last generation is never handed out again.
+        ev.slots[a].generation = u32::MAX - 1;
+        ev.free(a);
+        assert_eq!(ev.generation(a), u32::MAX);
+        let c = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
+        assert!(c != a && c != b);
+        assert!(!ev.is_live(a, u32::MAX));
+    }
+
+    #[test]
     fn an_event_slot_is_32_bytes() {
-        assert_eq!(core::mem::size_of::<EventSlot<()>>(), 32);
+        assert_eq!(core::mem::size_of::<EventSlot>(), 32);
     }
 
     #[test]
@@ -547,7 +582,7 @@ mod tests {
 
     #[test]
     fn fields_round_trip_without_disturbing_each_other() {
-        let mut e = Event::new(7, Instant::from_micros(u64::MAX - 3), true, ());
+        let mut e = Event::new(7, Instant::from_micros(u64::MAX - 3), true);
         assert_eq!(e.phase(), Phase::Queued);
         assert!(e.timer().is_none());
         e.set_attempts(1000);
@@ -570,7 +605,7 @@ mod tests {
 
     #[test]
     fn a_seq_is_recovered_across_a_wrap_of_its_low_bits() {
-        let mut e = Event::new(0, Instant::ZERO, false, ());
+        let mut e = Event::new(0, Instant::ZERO, false);
         let floor = (1u64 << 24) - 10;
         for seq in [floor, floor + 9, floor + 10, floor + (1 << 24) - 1] {
             e.set_seq(Seq(seq));
@@ -603,7 +638,7 @@ mod tests {
         let s = t.open_stream(Instant::ZERO, u).unwrap();
         // As if 2^24 - 3 seqs had been sent and acked already.
         let base = (1u64 << 24) - 3;
-        let stream = t.streams[s.index() as usize].stream.as_mut().unwrap();
+        let stream = t.engine.streams[s.index() as usize].stream.as_mut().unwrap();
         stream.ring = SeqRing::starting_at(base);
         stream.client_cumulative = Seq(base);
         let drain =
@@ -684,16 +719,16 @@ mod tests {
     fn deadlines_are_computed_from_their_span() {
         let mut ev = events();
         let at = Instant::from_micros(5);
-        let default = ev.alloc(Event::new(0, at, false, ()), Duration::from_secs(60));
-        let short = ev.alloc(Event::new(0, at, false, ()), us(1));
-        let short_too = ev.alloc(Event::new(0, at, false, ()), us(1));
-        let forever = ev.alloc(Event::new(0, at, false, ()), Duration::MAX);
+        let default = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
+        let short = ev.alloc(Event::new(0, at, false), us(1));
+        let short_too = ev.alloc(Event::new(0, at, false), us(1));
+        let forever = ev.alloc(Event::new(0, at, false), Duration::MAX);
         assert_eq!(ev.deadline(default), Instant::from_micros(60_000_005));
         assert_eq!(ev.deadline(short), Instant::from_micros(6));
         assert_eq!(ev.deadline(short_too), Instant::from_micros(6));
         assert_eq!(ev.deadline(forever), Instant::MAX);
         // Only whole µs count: this is the default span.
-        let nanos = ev.alloc(Event::new(0, at, false, ()), Duration::from_nanos(60_000_000_999));
+        let nanos = ev.alloc(Event::new(0, at, false), Duration::from_nanos(60_000_000_999));
         assert_eq!(ev.deadline(nanos), Instant::from_micros(60_000_005));
         assert_eq!(ev.deadline(nanos), at.saturating_add(Duration::from_nanos(60_000_000_999)));
         // Two spans other than the default, one entry each.
@@ -704,10 +739,10 @@ mod tests {
         ev.free(forever);
         assert_eq!(ev.spans.unused, 2);
         // A reused slot starts over with the default.
-        let again = ev.alloc(Event::new(0, at, false, ()), Duration::from_secs(60));
+        let again = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
         assert_eq!(ev.deadline(again), Instant::from_micros(60_000_005));
         // An unused span is found again.
-        let again = ev.alloc(Event::new(0, at, false, ()), us(1));
+        let again = ev.alloc(Event::new(0, at, false), us(1));
         assert_eq!(ev.deadline(again), Instant::from_micros(6));
         assert_eq!(ev.spans.unused, 1);
     }
@@ -716,8 +751,8 @@ mod tests {
     fn a_deadline_saturates_like_the_exact_one() {
         let mut ev = events();
         let at = Instant::from_micros(u64::MAX - 10);
-        let default = ev.alloc(Event::new(0, at, false, ()), Duration::from_secs(60));
-        let other = ev.alloc(Event::new(0, at, false, ()), us(11));
+        let default = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
+        let other = ev.alloc(Event::new(0, at, false), us(11));
         assert_eq!(ev.deadline(default), Instant::MAX);
         assert_eq!(ev.deadline(other), Instant::MAX);
     }
@@ -728,19 +763,19 @@ mod tests {
         let at = Instant::from_micros(100);
         let max = Spans::MAX as u64;
         let shared: Vec<u32> =
-            (1..=max).map(|i| ev.alloc(Event::new(0, at, false, ()), us(i))).collect();
+            (1..=max).map(|i| ev.alloc(Event::new(0, at, false), us(i))).collect();
         assert_eq!(ev.spans.entries.len(), Spans::MAX);
         // Every entry in use: the next new span goes to the side table.
-        let extra = ev.alloc(Event::new(0, at, false, ()), us(max + 1));
+        let extra = ev.alloc(Event::new(0, at, false), us(max + 1));
         assert_eq!(ev.deadline(extra), at.add_micros(max + 1));
         assert_eq!(ev.deadlines.len(), 1);
         // A span in use is still shared.
-        let same = ev.alloc(Event::new(0, at, false, ()), us(7));
+        let same = ev.alloc(Event::new(0, at, false), us(7));
         assert_eq!(ev.deadline(same), at.add_micros(7));
         assert_eq!(ev.deadlines.len(), 1);
         // Once an entry is unused, a new span takes its place.
         ev.free(shared[2]);
-        let new = ev.alloc(Event::new(0, at, false, ()), us(max + 2));
+        let new = ev.alloc(Event::new(0, at, false), us(max + 2));
         assert_eq!(ev.deadline(new), at.add_micros(max + 2));
         assert_eq!(ev.deadlines.len(), 1);
         assert_eq!(ev.spans.entries[2], (max + 2, 1));
@@ -756,7 +791,7 @@ mod tests {
     fn timeouts_beyond_40_bits_and_at_the_deadline_are_kept_exactly() {
         let mut ev = events();
         let at = Instant::from_micros(1000);
-        let slot = ev.alloc(Event::new(0, at, false, ()), Duration::MAX);
+        let slot = ev.alloc(Event::new(0, at, false), Duration::MAX);
         ev.event_mut(slot).set_phase(Phase::InFlight);
         // Fits: an exact offset.
         let near = at.add_micros((1 << 40) - 3);
@@ -781,7 +816,7 @@ mod tests {
         assert!(ev.timeouts.is_empty());
         assert!(ev.deadlines.is_empty());
 
-        let short = ev.alloc(Event::new(0, at, false, ()), us(50));
+        let short = ev.alloc(Event::new(0, at, false), us(50));
         ev.event_mut(short).set_phase(Phase::InFlight);
         ev.set_timeout(short, at.add_micros(70));
         assert_eq!(ev.timeout(short), at.add_micros(50));
@@ -799,7 +834,7 @@ mod tests {
         let at = Instant::from_micros(10);
         let mut slots = Vec::new();
         for _ in 0..CHUNK + 2 {
-            slots.push(ev.alloc(Event::new(0, at, false, ()), Duration::MAX));
+            slots.push(ev.alloc(Event::new(0, at, false), Duration::MAX));
         }
         let last = *slots.last().unwrap();
         ev.set_sent(last, Instant::from_micros(25));
@@ -809,13 +844,13 @@ mod tests {
         ev.set_sent(last, at.add_micros(1 << 33));
         assert_eq!(ev.sent_at(last), None);
         ev.free(last);
-        let again = ev.alloc(Event::new(0, at, false, ()), Duration::MAX);
+        let again = ev.alloc(Event::new(0, at, false), Duration::MAX);
         assert_eq!(again, last);
         assert_eq!(ev.sent_at(again), Some(at));
         assert_eq!(ev.prev_delay(again), 0);
 
-        let mut untracked: Events<()> = Events::new(Duration::from_secs(1), false, false);
-        let slot = untracked.alloc(Event::new(0, at, false, ()), Duration::MAX);
+        let mut untracked: Events = Events::new(Duration::from_secs(1), false, false);
+        let slot = untracked.alloc(Event::new(0, at, false), Duration::MAX);
         untracked.set_sent(slot, Instant::from_micros(25));
         untracked.set_prev_delay(slot, 9);
         assert_eq!(untracked.sent_at(slot), None);

@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use super::Tracker;
+use super::Engine;
 use super::engine::bump;
 use super::events::Phase;
 use crate::ack::Ack;
@@ -11,7 +11,7 @@ use crate::error::{AckError, ConnectError, StreamError};
 use crate::ids::{Seq, StreamId, UserId};
 use crate::time::Instant;
 
-impl<P> Tracker<P> {
+impl Engine {
     /// Counts a rejected peer input against the claimed user (if known) and globally.
     fn reject(&mut self, user: Option<UserId>, error: AckError) -> AckError {
         self.metrics.acks_rejected += 1;
@@ -31,11 +31,13 @@ impl<P> Tracker<P> {
         Ok(index)
     }
 
-    /// An ack from `user`'s client. Newly acked events finish `Confirmed`;
-    /// acks that confirm nothing new are counted as duplicate (or late, when
-    /// the echo names an event already given up on). A foreign, malformed or
-    /// impossible ack is rejected, counted, and changes nothing else.
-    pub fn handle_ack(&mut self, now: Instant, user: UserId, ack: &Ack) -> Result<(), AckError> {
+    /// See `Tracker::handle_ack`.
+    pub(super) fn handle_ack(
+        &mut self,
+        now: Instant,
+        user: UserId,
+        ack: &Ack,
+    ) -> Result<(), AckError> {
         let now = self.advance(now);
         let index = self.owned_stream(user, ack.stream)?;
         let ranges_max = self.config.ack_ranges_max as usize;
@@ -126,17 +128,8 @@ impl<P> Tracker<P> {
         self.finish(now, slot, outcome);
     }
 
-    /// A client (re)connected to a stream, resuming from `resume`, its
-    /// cumulative ack (the next seq it expects). Everything below `resume`
-    /// is confirmed (acks lost before the drop); everything still pending is
-    /// retransmitted at once within the window, without waiting out a backoff,
-    /// and without spending the retry budget. Seqs the client is missing but
-    /// that are already resolved (below the floor) are skipped.
-    ///
-    /// A connect on a stream that is already connected is a racing reconnect:
-    /// the new connection replaces the old one and the same steps apply.
-    /// A resume point beyond anything sent is an error and changes nothing.
-    pub fn handle_connect(
+    /// See `Tracker::handle_connect`.
+    pub(super) fn handle_connect(
         &mut self,
         now: Instant,
         stream: StreamId,
@@ -190,10 +183,12 @@ impl<P> Tracker<P> {
         Ok(())
     }
 
-    /// The stream's connection dropped: nothing is transmitted on it and its
-    /// retry clocks pause until [`handle_connect`](Self::handle_connect);
-    /// deadlines keep running. Disconnecting a disconnected stream is a no-op.
-    pub fn handle_disconnect(&mut self, now: Instant, stream: StreamId) -> Result<(), StreamError> {
+    /// See `Tracker::handle_disconnect`.
+    pub(super) fn handle_disconnect(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+    ) -> Result<(), StreamError> {
         let now = self.advance(now);
         let index = self.stream_index(stream)?;
         self.stream_mut(index).connected = false;
@@ -201,11 +196,8 @@ impl<P> Tracker<P> {
         Ok(())
     }
 
-    /// The client asks for a redelivery of `seq` after `delay` (it got the
-    /// frame but could not process it). The redelivery is a new attempt, never
-    /// scheduled past the deadline. A nak for a seq already resolved is
-    /// counted as a duplicate and changes nothing.
-    pub fn handle_nak(
+    /// See `Tracker::handle_nak`.
+    pub(super) fn handle_nak(
         &mut self,
         now: Instant,
         user: UserId,
@@ -231,9 +223,8 @@ impl<P> Tracker<P> {
         Ok(())
     }
 
-    /// The client reports it is still working on `seq`: the current attempt's
-    /// timeout is extended by one nominal timeout from now, never past the deadline.
-    pub fn handle_progress(
+    /// See `Tracker::handle_progress`.
+    pub(super) fn handle_progress(
         &mut self,
         now: Instant,
         user: UserId,
@@ -278,11 +269,8 @@ impl<P> Tracker<P> {
         Ok(slot)
     }
 
-    /// The driver could not write the transmission of `seq`: the event is
-    /// retried now (a new attempt, within the budget) instead of after its
-    /// timeout; the stream stays usable. At the last attempt it keeps its
-    /// timeout. Reports for resolved seqs change nothing.
-    pub fn handle_transmit_failed(
+    /// See `Tracker::handle_transmit_failed`.
+    pub(super) fn handle_transmit_failed(
         &mut self,
         now: Instant,
         stream: StreamId,
@@ -307,9 +295,8 @@ impl<P> Tracker<P> {
         Ok(())
     }
 
-    /// Runs whatever was due at `now`: retries, expiries, deferred retries.
-    /// Calling it early or twice is a no-op.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    /// See `Tracker::handle_timeout`.
+    pub(super) fn handle_timeout(&mut self, now: Instant) {
         let now = self.advance(now);
         self.run_timers(now);
         self.after_input(now);

@@ -12,16 +12,19 @@ use core::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
 
+use crate::ack::Ack;
 use crate::budget::TokenBucket;
 use crate::command::Command;
 use crate::config::Config;
-use crate::error::{CancelError, ConfigError, OpenError, Rejected, StreamError, SubmitError};
+use crate::error::{
+    AckError, CancelError, ConfigError, ConnectError, OpenError, Rejected, StreamError, SubmitError,
+};
 use crate::ids::{EventId, Seq, StreamId, UserId};
 use crate::metrics::Metrics;
 use crate::time::Instant;
 use crate::wheel::TimerWheel;
 
-use events::{Event, Events, Phase};
+use events::{Chunked, Event, Events, Phase};
 use state::{Stream, StreamSlot, User};
 
 /// Per-submit choices.
@@ -130,16 +133,255 @@ pub struct StreamInfo {
 /// tracker; a panic is a bug.
 #[derive(Debug)]
 pub struct Tracker<P> {
+    /// Everything but the payloads; not generic, so it is compiled once.
+    engine: Engine,
+    /// Payloads by event slot: `Some` from submit until the event's `Finish`
+    /// command is polled.
+    payloads: Chunked<Option<P>>,
+}
+
+impl<P> Tracker<P> {
+    /// A tracker with a validated config.
+    pub fn new(config: Config) -> Result<Self, ConfigError> {
+        Ok(Tracker { engine: Engine::new(config)?, payloads: Chunked::default() })
+    }
+
+    // ----- application verbs --------------------------------------------------------
+
+    /// Opens a new stream for `user`, connected. Stream ids are never reused.
+    pub fn open_stream(&mut self, now: Instant, user: UserId) -> Result<StreamId, OpenError> {
+        self.engine.open_stream(now, user)
+    }
+
+    /// Closes a stream: every pending event on it finishes `StreamClosed`.
+    pub fn close_stream(&mut self, now: Instant, stream: StreamId) -> Result<(), StreamError> {
+        self.engine.close_stream(now, stream)
+    }
+
+    /// Submits an event on a stream. It is transmitted at once if the stream
+    /// is connected and its window has room, otherwise queued. Over a cap, the
+    /// payload comes back in the error and nothing changes.
+    pub fn submit(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        payload: P,
+        options: SubmitOptions,
+    ) -> Result<EventId, Rejected<P>> {
+        match self.engine.submit(now, stream, options) {
+            Ok(id) => {
+                // The slot is new or released: its payload was handed back.
+                let slot = id.index();
+                while self.payloads.len() <= slot {
+                    self.payloads.push(None);
+                }
+                self.payloads[slot] = Some(payload);
+                Ok(id)
+            }
+            Err(error) => Err(Rejected { error, payload }),
+        }
+    }
+
+    /// Cancels a pending event: it finishes `Cancelled`, and if it was
+    /// transmitted its seq is skipped.
+    pub fn cancel(&mut self, now: Instant, event: EventId) -> Result<(), CancelError> {
+        self.engine.cancel(now, event)
+    }
+
+    /// Drops a user's metrics once it has no open stream; returns them.
+    /// A user's entry otherwise lives as long as the tracker.
+    pub fn forget_user(&mut self, user: UserId) -> Option<Metrics> {
+        self.engine.forget_user(user)
+    }
+
+    // ----- environment inputs -------------------------------------------------------
+
+    /// An ack from `user`'s client. Newly acked events finish `Confirmed`;
+    /// acks that confirm nothing new are counted as duplicate (or late, when
+    /// the echo names an event already given up on). A foreign, malformed or
+    /// impossible ack is rejected, counted, and changes nothing else.
+    pub fn handle_ack(&mut self, now: Instant, user: UserId, ack: &Ack) -> Result<(), AckError> {
+        self.engine.handle_ack(now, user, ack)
+    }
+
+    /// A client (re)connected to a stream, resuming from `resume`, its
+    /// cumulative ack (the next seq it expects). Everything below `resume`
+    /// is confirmed (acks lost before the drop); everything still pending is
+    /// retransmitted at once within the window, without waiting out a backoff,
+    /// and without spending the retry budget. Seqs the client is missing but
+    /// that are already resolved (below the floor) are skipped.
+    ///
+    /// A connect on a stream that is already connected is a racing reconnect:
+    /// the new connection replaces the old one and the same steps apply.
+    /// A resume point beyond anything sent is an error and changes nothing.
+    pub fn handle_connect(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        resume: Seq,
+    ) -> Result<(), ConnectError> {
+        self.engine.handle_connect(now, stream, resume)
+    }
+
+    /// The stream's connection dropped: nothing is transmitted on it and its
+    /// retry clocks pause until [`handle_connect`](Self::handle_connect);
+    /// deadlines keep running. Disconnecting a disconnected stream is a no-op.
+    pub fn handle_disconnect(&mut self, now: Instant, stream: StreamId) -> Result<(), StreamError> {
+        self.engine.handle_disconnect(now, stream)
+    }
+
+    /// The client asks for a redelivery of `seq` after `delay` (it got the
+    /// frame but could not process it). The redelivery is a new attempt, never
+    /// scheduled past the deadline. A nak for a seq already resolved is
+    /// counted as a duplicate and changes nothing.
+    pub fn handle_nak(
+        &mut self,
+        now: Instant,
+        user: UserId,
+        stream: StreamId,
+        seq: Seq,
+        delay: Duration,
+    ) -> Result<(), AckError> {
+        self.engine.handle_nak(now, user, stream, seq, delay)
+    }
+
+    /// The client reports it is still working on `seq`: the current attempt's
+    /// timeout is extended by one nominal timeout from now, never past the deadline.
+    pub fn handle_progress(
+        &mut self,
+        now: Instant,
+        user: UserId,
+        stream: StreamId,
+        seq: Seq,
+    ) -> Result<(), AckError> {
+        self.engine.handle_progress(now, user, stream, seq)
+    }
+
+    /// The driver could not write the transmission of `seq`: the event is
+    /// retried now (a new attempt, within the budget) instead of after its
+    /// timeout; the stream stays usable. At the last attempt it keeps its
+    /// timeout. Reports for resolved seqs change nothing.
+    pub fn handle_transmit_failed(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+        seq: Seq,
+    ) -> Result<(), AckError> {
+        self.engine.handle_transmit_failed(now, stream, seq)
+    }
+
+    /// Runs whatever was due at `now`: retries, expiries, deferred retries.
+    /// Calling it early or twice is a no-op.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.engine.handle_timeout(now)
+    }
+
+    // ----- outputs ------------------------------------------------------------------
+
+    /// The next command for the driver. Drain after every input.
+    #[must_use]
+    pub fn poll_command(&mut self) -> Option<Command<P>> {
+        Some(match self.engine.poll_command()? {
+            Command::Send { stream, event, seq, attempt } => {
+                Command::Send { stream, event, seq, attempt }
+            }
+            Command::Retry { stream, event, seq, attempt } => {
+                Command::Retry { stream, event, seq, attempt }
+            }
+            Command::Skip { stream, seqs } => Command::Skip { stream, seqs },
+            Command::Finish { event, user, outcome, payload: slot } => {
+                let payload = self.payloads[slot].take().expect("a finished event's payload");
+                self.engine.release(slot);
+                Command::Finish { event, user, outcome, payload }
+            }
+        })
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called,
+    /// or `None` if nothing is waiting on time. Never later than the next
+    /// retry, expiry or skip; it may be earlier (the timer wheel then only
+    /// moves far timers closer), so a call at that time may do nothing visible.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.engine.poll_timeout()
+    }
+
+    // ----- getters ------------------------------------------------------------------
+
+    /// The config the tracker runs with.
+    pub fn config(&self) -> &Config {
+        self.engine.config()
+    }
+
+    /// The latest `now` the tracker has seen.
+    pub fn now(&self) -> Instant {
+        self.engine.now()
+    }
+
+    /// Totals over all users.
+    pub fn metrics(&self) -> &Metrics {
+        self.engine.metrics()
+    }
+
+    /// One user's metrics, if the user ever opened a stream (and was not forgotten).
+    pub fn user_metrics(&self, user: UserId) -> Option<&Metrics> {
+        self.engine.user_metrics(user)
+    }
+
+    /// Users known to the tracker, in id order.
+    pub fn users(&self) -> impl Iterator<Item = UserId> + '_ {
+        self.engine.users()
+    }
+
+    /// Where a pending event is, or `None` if it is unknown or finished.
+    pub fn event_state(&self, event: EventId) -> Option<EventState> {
+        self.engine.event_state(event)
+    }
+
+    /// The payload of a pending event (to build a frame for `Send`/`Retry`).
+    pub fn payload(&self, event: EventId) -> Option<&P> {
+        let slot = self.engine.event_slot(event)?;
+        self.payloads[slot].as_ref()
+    }
+
+    /// The owner of a pending event.
+    pub fn event_user(&self, event: EventId) -> Option<UserId> {
+        self.engine.event_user(event)
+    }
+
+    /// A stream's lowest unresolved seq (see [`StreamInfo::floor`]).
+    pub fn stream_floor(&self, stream: StreamId) -> Option<Seq> {
+        self.engine.stream_floor(stream)
+    }
+
+    /// A snapshot of a stream, or `None` if unknown or closed.
+    pub fn stream_info(&self, stream: StreamId) -> Option<StreamInfo> {
+        self.engine.stream_info(stream)
+    }
+
+    /// Events submitted and not yet finished.
+    pub fn pending(&self) -> u32 {
+        self.engine.pending()
+    }
+}
+
+/// The tracker's state, independent of the payload type: every verb and
+/// input of [`Tracker`] runs here, compiled once for all payload types. A
+/// `Finish` command carries the slot of its payload, which the wrapper swaps
+/// for the payload itself.
+#[derive(Debug)]
+pub(super) struct Engine {
     config: Config,
     now: Instant,
-    events: Events<P>,
+    events: Events,
     streams: Vec<StreamSlot>,
     free_streams: Vec<u32>,
     users: Vec<Option<User>>,
     free_users: Vec<u32>,
     user_index: BTreeMap<UserId, u32>,
     wheel: TimerWheel,
-    commands: VecDeque<Command<P>>,
+    /// `Finish` commands carry the payload's slot.
+    commands: VecDeque<Command<u32>>,
     metrics: Metrics,
     global_budget: Option<TokenBucket>,
     /// Users with deferred retries, served round-robin as tokens come back.
@@ -157,11 +399,11 @@ pub struct Tracker<P> {
     open_streams: u32,
 }
 
-impl<P> Tracker<P> {
-    /// A tracker with a validated config.
-    pub fn new(config: Config) -> Result<Self, ConfigError> {
+impl Engine {
+    /// See `Tracker::new`.
+    pub(super) fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Tracker {
+        Ok(Engine {
             global_budget: config
                 .global_retry_budget
                 .as_ref()
@@ -197,8 +439,12 @@ impl<P> Tracker<P> {
 
     // ----- application verbs -------------------------------------------------
 
-    /// Opens a new stream for `user`, connected. Stream ids are never reused.
-    pub fn open_stream(&mut self, now: Instant, user: UserId) -> Result<StreamId, OpenError> {
+    /// See `Tracker::open_stream`.
+    pub(super) fn open_stream(
+        &mut self,
+        now: Instant,
+        user: UserId,
+    ) -> Result<StreamId, OpenError> {
         self.advance(now);
         let max = self.config.flow.streams_max;
         if self.open_streams >= max {
@@ -227,8 +473,12 @@ impl<P> Tracker<P> {
         Ok(StreamId::new(index, generation))
     }
 
-    /// Closes a stream: every pending event on it finishes `StreamClosed`.
-    pub fn close_stream(&mut self, now: Instant, stream: StreamId) -> Result<(), StreamError> {
+    /// See `Tracker::close_stream`.
+    pub(super) fn close_stream(
+        &mut self,
+        now: Instant,
+        stream: StreamId,
+    ) -> Result<(), StreamError> {
         let now = self.advance(now);
         let index = self.stream_index(stream)?;
         let s = self.stream(index);
@@ -258,21 +508,15 @@ impl<P> Tracker<P> {
         Ok(())
     }
 
-    /// Submits an event on a stream. It is transmitted at once if the stream
-    /// is connected and its window has room, otherwise queued. Over a cap, the
-    /// payload comes back in the error and nothing changes.
-    pub fn submit(
+    /// See `Tracker::submit`.
+    pub(super) fn submit(
         &mut self,
         now: Instant,
         stream: StreamId,
-        payload: P,
         options: SubmitOptions,
-    ) -> Result<EventId, Rejected<P>> {
+    ) -> Result<EventId, SubmitError> {
         let now = self.advance(now);
-        let index = match self.stream_index(stream) {
-            Ok(index) => index,
-            Err(e) => return Err(Rejected { error: e.into(), payload }),
-        };
+        let index = self.stream_index(stream)?;
         if let Err(error) = self.check_submit(index, &options) {
             let user = self.stream(index).user;
             let field: Option<fn(&mut Metrics)> = match error {
@@ -291,7 +535,7 @@ impl<P> Tracker<P> {
                 bump(&mut self.metrics);
                 bump(&mut self.user_mut(user).metrics);
             }
-            return Err(Rejected { error, payload });
+            return Err(error);
         }
         if let Some(key) = options.conflation_key {
             if let Some(&old) = self.stream(index).conflation.get(&key) {
@@ -300,7 +544,7 @@ impl<P> Tracker<P> {
         }
         let deadline_span = options.deadline.unwrap_or(self.config.retry.deadline);
         let user = self.stream(index).user;
-        let event = Event::new(index, now, options.conflation_key.is_some(), payload);
+        let event = Event::new(index, now, options.conflation_key.is_some());
         let slot = self.events.alloc(event, deadline_span);
         let id = self.event_id(slot);
         if let Some(key) = options.conflation_key {
@@ -336,9 +580,8 @@ impl<P> Tracker<P> {
         Ok(id)
     }
 
-    /// Cancels a pending event: it finishes `Cancelled`, and if it was
-    /// transmitted its seq is skipped.
-    pub fn cancel(&mut self, now: Instant, event: EventId) -> Result<(), CancelError> {
+    /// See `Tracker::cancel`.
+    pub(super) fn cancel(&mut self, now: Instant, event: EventId) -> Result<(), CancelError> {
         let now = self.advance(now);
         let slot = self.event_slot(event).ok_or(CancelError::UnknownEvent(event))?;
         let stream = self.event(slot).stream;
@@ -348,9 +591,8 @@ impl<P> Tracker<P> {
         Ok(())
     }
 
-    /// Drops a user's metrics once it has no open stream; returns them.
-    /// A user's entry otherwise lives as long as the tracker.
-    pub fn forget_user(&mut self, user: UserId) -> Option<Metrics> {
+    /// See `Tracker::forget_user`.
+    pub(super) fn forget_user(&mut self, user: UserId) -> Option<Metrics> {
         let &slot = self.user_index.get(&user)?;
         if self.user(slot).streams > 0 {
             return None;
@@ -363,18 +605,19 @@ impl<P> Tracker<P> {
 
     // ----- outputs -----------------------------------------------------------
 
-    /// The next command for the driver. Drain after every input.
-    #[must_use]
-    pub fn poll_command(&mut self) -> Option<Command<P>> {
+    /// See `Tracker::poll_command`.
+    pub(super) fn poll_command(&mut self) -> Option<Command<u32>> {
         self.commands.pop_front()
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) should next be called,
-    /// or `None` if nothing is waiting on time. Never later than the next
-    /// retry, expiry or skip; it may be earlier (the timer wheel then only
-    /// moves far timers closer), so a call at that time may do nothing visible.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    /// The driver has the `Finish` command of the event that was in `slot`:
+    /// the slot may be reused.
+    pub(super) fn release(&mut self, slot: u32) {
+        self.events.release(slot);
+    }
+
+    /// See `Tracker::poll_timeout`.
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
         let timer = self.wheel.next_wake().map(Instant::from_micros);
         match (timer, self.budget_wake) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -384,33 +627,33 @@ impl<P> Tracker<P> {
 
     // ----- getters -----------------------------------------------------------
 
-    /// The config the tracker runs with.
-    pub fn config(&self) -> &Config {
+    /// See `Tracker::config`.
+    pub(super) fn config(&self) -> &Config {
         &self.config
     }
 
-    /// The latest `now` the tracker has seen.
-    pub fn now(&self) -> Instant {
+    /// See `Tracker::now`.
+    pub(super) fn now(&self) -> Instant {
         self.now
     }
 
-    /// Totals over all users.
-    pub fn metrics(&self) -> &Metrics {
+    /// See `Tracker::metrics`.
+    pub(super) fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
-    /// One user's metrics, if the user ever opened a stream (and was not forgotten).
-    pub fn user_metrics(&self, user: UserId) -> Option<&Metrics> {
+    /// See `Tracker::user_metrics`.
+    pub(super) fn user_metrics(&self, user: UserId) -> Option<&Metrics> {
         self.user_index.get(&user).map(|&slot| &self.user(slot).metrics)
     }
 
-    /// Users known to the tracker, in id order.
-    pub fn users(&self) -> impl Iterator<Item = UserId> + '_ {
+    /// See `Tracker::users`.
+    pub(super) fn users(&self) -> impl Iterator<Item = UserId> + '_ {
         self.user_index.keys().copied()
     }
 
-    /// Where a pending event is, or `None` if it is unknown or finished.
-    pub fn event_state(&self, event: EventId) -> Option<EventState> {
+    /// See `Tracker::event_state`.
+    pub(super) fn event_state(&self, event: EventId) -> Option<EventState> {
         let slot = self.event_slot(event)?;
         let e = self.event(slot);
         if e.phase() == Phase::Queued {
@@ -425,25 +668,20 @@ impl<P> Tracker<P> {
         })
     }
 
-    /// The payload of a pending event (to build a frame for `Send`/`Retry`).
-    pub fn payload(&self, event: EventId) -> Option<&P> {
-        self.event_slot(event).map(|slot| &self.event(slot).payload)
-    }
-
-    /// The owner of a pending event.
-    pub fn event_user(&self, event: EventId) -> Option<UserId> {
+    /// See `Tracker::event_user`.
+    pub(super) fn event_user(&self, event: EventId) -> Option<UserId> {
         let slot = self.event_slot(event)?;
         Some(self.user(self.stream(self.event(slot).stream).user).id)
     }
 
-    /// A stream's lowest unresolved seq (see [`StreamInfo::floor`]).
-    pub fn stream_floor(&self, stream: StreamId) -> Option<Seq> {
+    /// See `Tracker::stream_floor`.
+    pub(super) fn stream_floor(&self, stream: StreamId) -> Option<Seq> {
         let index = self.stream_index(stream).ok()?;
         Some(self.stream(index).ring.floor())
     }
 
-    /// A snapshot of a stream, or `None` if unknown or closed.
-    pub fn stream_info(&self, stream: StreamId) -> Option<StreamInfo> {
+    /// See `Tracker::stream_info`.
+    pub(super) fn stream_info(&self, stream: StreamId) -> Option<StreamInfo> {
         let index = self.stream_index(stream).ok()?;
         let s = self.stream(index);
         Some(StreamInfo {
@@ -458,8 +696,8 @@ impl<P> Tracker<P> {
         })
     }
 
-    /// Events submitted and not yet finished.
-    pub fn pending(&self) -> u32 {
+    /// See `Tracker::pending`.
+    pub(super) fn pending(&self) -> u32 {
         self.pending
     }
 }
@@ -474,10 +712,10 @@ mod tests {
         let now = Instant::ZERO;
         let old = t.open_stream(now, UserId(1)).unwrap();
         // As if this slot had been reused 2^32 - 1 times already.
-        t.streams[0].generation = u32::MAX;
+        t.engine.streams[0].generation = u32::MAX;
         let old = StreamId::new(old.index(), u32::MAX);
         t.close_stream(now, old).unwrap();
-        assert!(t.free_streams.is_empty(), "the slot is not reused");
+        assert!(t.engine.free_streams.is_empty(), "the slot is not reused");
         let next = t.open_stream(now, UserId(1)).unwrap();
         assert_eq!((next.index(), next.generation()), (1, 0));
         assert_eq!(t.close_stream(now, old), Err(StreamError::Closed(old)));

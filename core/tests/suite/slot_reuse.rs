@@ -92,3 +92,40 @@ fn a_closed_stream_id_stays_closed_after_its_slot_is_reused() {
     assert!(t.stream_info(old).is_none());
     assert_eq!(t.stream_info(new).unwrap().user, b);
 }
+
+/// The slot half of an id (its low 32 bits; the generation is the high half).
+fn slot(e: EventId) -> u32 {
+    e.to_bits() as u32
+}
+
+/// An event's slot is reused only once its `Finish` command (carrying its
+/// payload) has been polled: a submit that supersedes the pending event on
+/// its key gets another slot, and each `Finish` hands back its own payload.
+#[test]
+fn a_finished_slot_is_not_reused_before_its_finish_is_polled() {
+    let mut t = tracker(config());
+    let u = UserId(1);
+    let s = t.open_stream(ms(0), u).unwrap();
+    // Nothing drained: every finish below is still waiting to be polled.
+    let first = t.submit(ms(0), s, 10, SubmitOptions::conflated(7)).unwrap();
+    let second = t.submit(ms(1), s, 20, SubmitOptions::conflated(7)).unwrap();
+    let third = t.submit(ms(2), s, 30, SubmitOptions::conflated(7)).unwrap();
+    let slots: BTreeSet<u32> = [first, second, third].iter().map(|&e| slot(e)).collect();
+    assert_eq!(slots.len(), 3, "no slot reused while its Finish is undrained");
+    assert_eq!(t.payload(third), Some(&30));
+    assert_eq!(t.payload(first), None);
+    let finished: Vec<(EventId, u32)> = drain(&mut t)
+        .into_iter()
+        .filter_map(|c| match c {
+            acktrack::Command::Finish { event, payload, .. } => Some((event, payload)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished, vec![(first, 10), (second, 20)]);
+    // Drained: the freed slots come back (most recently freed first).
+    let fourth = submit(&mut t, ms(3), s, 40);
+    assert_eq!(slot(fourth), slot(second));
+    assert_ne!(fourth, second);
+    assert_eq!(t.payload(fourth), Some(&40));
+    assert_eq!(t.payload(third), Some(&30));
+}
