@@ -135,7 +135,9 @@ impl TimerWheel {
         store.set_pos(key, Pos { bucket: bucket as u16, index });
     }
 
-    /// Removes `key`, which sits at `pos`.
+    /// Removes `key`, which sits at `pos`. The owner's record of `pos` is
+    /// left as it is: the owner either inserts the key again (which records
+    /// its new place) or drops the record.
     pub(crate) fn remove(&mut self, key: u32, pos: Pos, store: &mut impl TimerStore) {
         debug_assert!(!pos.is_none());
         let b = &mut self.buckets[pos.bucket as usize];
@@ -152,7 +154,6 @@ impl TimerWheel {
             }
         }
         self.len -= 1;
-        store.set_pos(key, Pos::NONE);
     }
 
     /// The next occupied (level, slot) and the earliest time it can hold.
@@ -298,6 +299,7 @@ mod tests {
                         model.remove(&(when, key));
                         let pos = store.pos[key as usize];
                         wheel.remove(key, pos, &mut store);
+                        store.pos[key as usize] = Pos::NONE;
                     }
                     Op::Advance(delta) => {
                         now += delta;

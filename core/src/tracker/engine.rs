@@ -177,8 +177,8 @@ impl Engine {
         };
         let delay = jitter(policy, d, base, prev, &mut self.rng);
         self.events.set_prev_delay(slot, delay);
-        self.events.set_timeout(slot, now.add_micros(delay));
-        self.arm(slot);
+        let at = self.events.set_timeout(slot, now.add_micros(delay));
+        self.arm_at(slot, at);
     }
 
     /// First transmission of a queued (or just submitted) event.
@@ -229,7 +229,14 @@ impl Engine {
     /// Arms the event's single timer: the earlier of its attempt timeout
     /// (in flight only) and its deadline. Replaces any timer it had.
     pub(super) fn arm(&mut self, slot: u32) {
-        let (pos, at) = (self.event(slot).timer(), self.events.expiry(slot));
+        let at = self.events.expiry(slot);
+        self.arm_at(slot, at);
+    }
+
+    /// Arms the event's timer at `at`, which is its expiry (see `arm`).
+    fn arm_at(&mut self, slot: u32, at: Instant) {
+        debug_assert_eq!(at, self.events.expiry(slot));
+        let pos = self.event(slot).timer();
         let mut store = Store { events: &mut self.events, streams: &mut self.streams };
         if !pos.is_none() {
             self.wheel.remove(slot, pos, &mut store);
@@ -237,8 +244,9 @@ impl Engine {
         self.wheel.insert(slot, at.as_micros(), &mut store);
     }
 
-    /// Removes the event's timer, if armed.
-    pub(super) fn disarm(&mut self, slot: u32) {
+    /// Removes the timer of an event about to be retired, if armed (its
+    /// record of the timer goes with it).
+    fn disarm_retiring(&mut self, slot: u32) {
         let pos = self.event(slot).timer();
         if !pos.is_none() {
             let mut store = Store { events: &mut self.events, streams: &mut self.streams };
@@ -252,6 +260,7 @@ impl Engine {
         if !pos.is_none() {
             let mut store = Store { events: &mut self.events, streams: &mut self.streams };
             self.wheel.remove(index | STREAM_KEY, pos, &mut store);
+            self.stream_mut(index).skip_timer = Pos::NONE;
         }
     }
 
@@ -306,7 +315,7 @@ impl Engine {
     /// until the `Finish` command (carrying the slot where the payload is)
     /// is polled.
     pub(super) fn finish(&mut self, now: Instant, slot: u32, outcome: Outcome) {
-        self.disarm(slot);
+        self.disarm_retiring(slot);
         let event_id = self.event_id(slot);
         let seq = (self.event(slot).phase() != Phase::Queued).then(|| self.event_seq(slot));
         let e = self.events.retire(slot);

@@ -471,7 +471,9 @@ impl Events {
         }
     }
 
-    pub(super) fn set_timeout(&mut self, slot: u32, timeout: Instant) {
+    /// Sets the latest attempt's timeout; returns what [`timeout`](Self::timeout)
+    /// now gives: the earlier of it and the deadline.
+    pub(super) fn set_timeout(&mut self, slot: u32, timeout: Instant) -> Instant {
         let deadline = self.deadline(slot);
         let e = self.event_mut(slot);
         let was_table = e.timeout_offset() == TIMEOUT_TABLE;
@@ -488,6 +490,7 @@ impl Events {
         } else if was_table {
             self.timeouts.remove(&slot);
         }
+        timeout.min(deadline)
     }
 
     /// When the event's timer fires: the earlier of its attempt timeout

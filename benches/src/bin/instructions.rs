@@ -1,0 +1,47 @@
+//! Runs one bench scenario for a fixed number of events, for counting
+//! instructions and cycles per event with `perf stat` (deterministic where
+//! criterion's timings are not: a busy machine does not change the count).
+//!
+//! ```text
+//! cargo build --release -p acktrack-benches --bin instructions
+//! perf stat -e instructions,cycles target/release/instructions in-order 1M 0
+//! perf stat -e instructions,cycles target/release/instructions in-order 1M 5000000
+//! ```
+//! The difference between the two runs, divided by the events, is the cost
+//! per event of the measured loop alone (the setup cancels out).
+//! Scenarios: `in-order`, `random`, `retry-storm`, `expiry`.
+
+use acktrack::Tracker;
+use acktrack_benches::scenario::{AckOrder, Lifecycle, TimeoutKind, Timeouts, parse_size};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: instructions <in-order|random|retry-storm|expiry> <in flight> <events>";
+    let [scenario, n, events] = args.as_slice() else { panic!("{usage}") };
+    let n = parse_size(n).expect(usage);
+    let events = parse_size(events).expect(usage);
+    let done = match scenario.as_str() {
+        "in-order" | "random" => {
+            let order = if scenario == "random" { AckOrder::Random } else { AckOrder::InOrder };
+            let (mut t, mut d) = Lifecycle::setup::<Tracker<()>>(n, order);
+            let before = d.finished;
+            for _ in 0..events {
+                d.step(&mut t);
+            }
+            d.finished - before
+        }
+        "retry-storm" | "expiry" => {
+            let kind =
+                if scenario == "expiry" { TimeoutKind::Expiry } else { TimeoutKind::RetryStorm };
+            let (mut t, mut d) = Timeouts::setup::<Tracker<()>>(n, kind);
+            let mut fired = 0;
+            while fired < events {
+                fired += d.tick(&mut t);
+                d.refill(&mut t);
+            }
+            fired
+        }
+        _ => panic!("{usage}"),
+    };
+    println!("{scenario} {n} in flight: {done} events");
+}
