@@ -284,6 +284,18 @@ struct Span {
 /// ```
 #[derive(Clone, Debug)]
 pub struct Receiver<P> {
+    /// Everything but the payloads; not generic, so it is compiled once.
+    core: Core,
+    /// Ordered mode: received payloads above the cumulative ack, not yet
+    /// released (exactly the seqs of the core's received runs).
+    buffer: BTreeMap<u64, P>,
+    deliveries: VecDeque<Delivery<P>>,
+}
+
+/// The receiver's state, independent of the payload type. Each input leaves
+/// in `ops` what becomes of payloads, in order, for [`Receiver`] to carry out.
+#[derive(Clone, Debug)]
+struct Core {
     stream: StreamId,
     config: ReceiverConfig,
     now: Instant,
@@ -292,9 +304,6 @@ pub struct Receiver<P> {
     /// Disjoint runs above `cumulative`, none starting at it; adjacent runs of
     /// the same kind are merged. All lie below `cumulative + window`.
     spans: BTreeMap<u64, Span>,
-    /// Ordered mode: received payloads above `cumulative`, not yet released.
-    buffer: BTreeMap<u64, P>,
-    deliveries: VecDeque<Delivery<P>>,
     /// The latest event frame, echoed by the next ack.
     echo: Option<Echo>,
     /// New events since the last ack.
@@ -304,25 +313,29 @@ pub struct Receiver<P> {
     /// An ack is due now.
     ack_due: bool,
     metrics: ReceiverMetrics,
+    ops: Vec<Op>,
+}
+
+/// What becomes of payloads, in the order the core decided it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    /// Release the arriving frame's payload (at this seq).
+    ReleaseArriving(Seq),
+    /// Keep the arriving frame's payload in the reorder buffer.
+    BufferArriving(Seq),
+    /// Release the buffered payloads below this seq, lowest first.
+    ReleaseBufferedBelow(u64),
+    /// Report these seqs skipped.
+    Skipped(SeqRange),
 }
 
 impl<P> Receiver<P> {
     /// A receiver for `stream`, expecting seq 0 first.
     pub fn new(stream: StreamId, config: ReceiverConfig) -> Result<Self, ConfigError> {
-        config.validate()?;
         Ok(Receiver {
-            stream,
-            config,
-            now: Instant::ZERO,
-            cumulative: 0,
-            spans: BTreeMap::new(),
+            core: Core::new(stream, config)?,
             buffer: BTreeMap::new(),
             deliveries: VecDeque::new(),
-            echo: None,
-            unacked: 0,
-            ack_at: None,
-            ack_due: false,
-            metrics: ReceiverMetrics::default(),
         })
     }
 
@@ -338,59 +351,11 @@ impl<P> Receiver<P> {
         now: Instant,
         frame: EventFrame<P>,
     ) -> Result<Arrival, ReceiveError> {
-        let now = self.advance_clock(now);
-        if let Err(e) = self.check_event(&frame) {
-            self.metrics.rejected += 1;
-            return Err(e);
-        }
-        let EventFrame { seq, attempt, floor, payload, .. } = frame;
-        let arrival = self.accept(now, seq, attempt, floor, payload);
-        self.metrics.buffered = self.buffer.len() as u64;
+        let EventFrame { stream, seq, attempt, floor, payload } = frame;
+        let frame = (stream, seq, attempt, floor);
+        let arrival = self.core.handle_event(now, frame, self.buffer.len())?;
+        self.carry_out(Some(payload));
         Ok(arrival)
-    }
-
-    /// The body of [`handle_event`](Self::handle_event), for a checked frame.
-    fn accept(&mut self, now: Instant, seq: Seq, attempt: u32, floor: Seq, payload: P) -> Arrival {
-        self.resolve_below(floor.0);
-        let echo = Echo { seq, attempt };
-        if seq.0 < self.cumulative || self.span_at(seq.0).is_some() {
-            self.metrics.duplicates += 1;
-            self.echo = Some(echo);
-            self.ack_due = true;
-            self.ack_at = None;
-            return Arrival::Duplicate;
-        }
-        let ordered = self.config.order == DeliveryOrder::Ordered;
-        if ordered
-            && seq.0 != self.cumulative
-            && self.buffer.len() >= self.config.reorder_buffer_max as usize
-        {
-            self.metrics.dropped_over_buffer += 1;
-            return Arrival::OverBuffer;
-        }
-        self.metrics.received += 1;
-        if seq.0 == self.cumulative {
-            self.release(seq, payload);
-            // Cannot overflow: `seq` is below the window limit.
-            self.cumulative = seq.0 + 1;
-            self.resolve_below(self.cumulative);
-        } else {
-            self.fill(seq.0, seq.0 + 1, Kind::Received);
-            if ordered {
-                self.buffer.insert(seq.0, payload);
-            } else {
-                self.release(seq, payload);
-            }
-        }
-        self.echo = Some(echo);
-        self.unacked += 1;
-        if self.unacked >= self.config.ack_every || self.config.ack_delay.is_zero() {
-            self.ack_due = true;
-            self.ack_at = None;
-        } else if self.ack_at.is_none() && !self.ack_due {
-            self.ack_at = Some(now.saturating_add(self.config.ack_delay));
-        }
-        Arrival::New
     }
 
     /// A skip frame arrived: its floor is applied, then its seqs that were not
@@ -401,24 +366,8 @@ impl<P> Receiver<P> {
     /// A skip is acked at once (the tracker resends skips until the client's
     /// cumulative ack passes them); that ack echoes no transmission.
     pub fn handle_skip(&mut self, frame: SkipFrame) -> Result<(), ReceiveError> {
-        if let Err(e) = self.check_skip(&frame) {
-            self.metrics.rejected += 1;
-            return Err(e);
-        }
-        self.resolve_below(frame.floor.0);
-        let start = frame.seqs.start.0.max(self.cumulative);
-        let end = frame.seqs.end.0;
-        if start == self.cumulative {
-            self.resolve_below(end);
-        } else if start < end {
-            self.fill(start, end, Kind::Skipped);
-        }
-        self.metrics.buffered = self.buffer.len() as u64;
-        // Ack at once, so that a sender resending skips learns it can stop.
-        // No event frame triggered it, so it echoes none.
-        self.echo = None;
-        self.ack_due = true;
-        self.ack_at = None;
+        self.core.handle_skip(frame)?;
+        self.carry_out(None);
         Ok(())
     }
 
@@ -428,11 +377,11 @@ impl<P> Receiver<P> {
         match frame {
             Frame::Event(event) => self.handle_event(now, event).map(drop),
             Frame::Skip(skip) => {
-                self.advance_clock(now);
+                self.core.advance_clock(now);
                 self.handle_skip(skip)
             }
             other => {
-                self.metrics.rejected += 1;
+                self.core.metrics.rejected += 1;
                 Err(ReceiveError::UnexpectedFrame(other.kind()))
             }
         }
@@ -441,11 +390,43 @@ impl<P> Receiver<P> {
     /// Makes the coalesced ack due if its delay ran out. Calling it early or
     /// twice is a no-op.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let now = self.advance_clock(now);
-        if self.ack_at.is_some_and(|at| at.has_elapsed(now)) {
-            self.ack_at = None;
-            self.ack_due = true;
+        self.core.handle_timeout(now);
+    }
+
+    /// Does with the payloads what the core's last input decided, in order:
+    /// `arriving` is the payload of the frame it handled, if any.
+    fn carry_out(&mut self, mut arriving: Option<P>) {
+        let mut ops = core::mem::take(&mut self.core.ops);
+        for op in ops.drain(..) {
+            match op {
+                Op::ReleaseArriving(seq) => {
+                    let payload = arriving.take().expect("one arriving payload");
+                    self.release(seq, payload);
+                }
+                Op::BufferArriving(seq) => {
+                    let payload = arriving.take().expect("one arriving payload");
+                    self.buffer.insert(seq.0, payload);
+                }
+                Op::ReleaseBufferedBelow(end) => {
+                    while let Some(entry) = self.buffer.first_entry() {
+                        if *entry.key() >= end {
+                            break;
+                        }
+                        let (seq, payload) = entry.remove_entry();
+                        self.release(Seq(seq), payload);
+                    }
+                }
+                Op::Skipped(seqs) => self.deliveries.push_back(Delivery::Skipped { seqs }),
+            }
         }
+        // Keep the allocation for the next input.
+        self.core.ops = ops;
+        self.core.metrics.buffered = self.buffer.len() as u64;
+    }
+
+    fn release(&mut self, seq: Seq, payload: P) {
+        self.core.metrics.delivered += 1;
+        self.deliveries.push_back(Delivery::Event { seq, payload });
     }
 
     // ----- outputs -----------------------------------------------------------
@@ -460,6 +441,170 @@ impl<P> Receiver<P> {
     /// far and echoes the latest event frame (none if a skip came after it).
     #[must_use]
     pub fn poll_ack(&mut self) -> Option<Ack> {
+        self.core.poll_ack()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called,
+    /// or `None` if nothing waits on time.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.core.ack_at
+    }
+
+    // ----- getters -----------------------------------------------------------
+
+    /// The stream this receiver serves.
+    pub fn stream(&self) -> StreamId {
+        self.core.stream
+    }
+
+    /// Its config.
+    pub fn config(&self) -> &ReceiverConfig {
+        &self.core.config
+    }
+
+    /// The resume point for a reconnect: the cumulative ack, the next seq
+    /// expected. Every seq below it was released or skipped.
+    pub fn resume(&self) -> Seq {
+        Seq(self.core.cumulative)
+    }
+
+    /// The hello frame to open a (re)connection with.
+    pub fn hello(&self) -> HelloFrame {
+        HelloFrame { stream: self.core.stream, resume: self.resume() }
+    }
+
+    /// What it has done.
+    pub fn metrics(&self) -> &ReceiverMetrics {
+        &self.core.metrics
+    }
+
+    /// Runs of seqs tracked above the cumulative ack (at most `window`).
+    pub fn tracked_runs(&self) -> usize {
+        self.core.spans.len()
+    }
+
+    /// Deliveries waiting for [`poll_delivery`](Self::poll_delivery).
+    pub fn pending_deliveries(&self) -> usize {
+        self.deliveries.len()
+    }
+}
+
+impl Core {
+    fn new(stream: StreamId, config: ReceiverConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Core {
+            stream,
+            config,
+            now: Instant::ZERO,
+            cumulative: 0,
+            spans: BTreeMap::new(),
+            echo: None,
+            unacked: 0,
+            ack_at: None,
+            ack_due: false,
+            metrics: ReceiverMetrics::default(),
+            ops: Vec::new(),
+        })
+    }
+
+    /// See [`Receiver::handle_event`]; the payload's fate is left in `ops`.
+    fn handle_event(
+        &mut self,
+        now: Instant,
+        frame: (StreamId, Seq, u32, Seq),
+        buffered: usize,
+    ) -> Result<Arrival, ReceiveError> {
+        let now = self.advance_clock(now);
+        let (stream, seq, attempt, floor) = frame;
+        if let Err(e) = self.check_event(stream, seq, attempt, floor) {
+            self.metrics.rejected += 1;
+            return Err(e);
+        }
+        Ok(self.accept(now, seq, attempt, floor, buffered))
+    }
+
+    /// The body of `handle_event`, for a checked frame; `buffered` is the
+    /// reorder buffer's occupancy.
+    fn accept(
+        &mut self,
+        now: Instant,
+        seq: Seq,
+        attempt: u32,
+        floor: Seq,
+        buffered: usize,
+    ) -> Arrival {
+        self.resolve_below(floor.0);
+        let echo = Echo { seq, attempt };
+        if seq.0 < self.cumulative || self.span_at(seq.0).is_some() {
+            self.metrics.duplicates += 1;
+            self.echo = Some(echo);
+            self.ack_due = true;
+            self.ack_at = None;
+            return Arrival::Duplicate;
+        }
+        let ordered = self.config.order == DeliveryOrder::Ordered;
+        if ordered
+            && seq.0 != self.cumulative
+            && buffered >= self.config.reorder_buffer_max as usize
+        {
+            self.metrics.dropped_over_buffer += 1;
+            return Arrival::OverBuffer;
+        }
+        self.metrics.received += 1;
+        if seq.0 == self.cumulative {
+            self.ops.push(Op::ReleaseArriving(seq));
+            // Cannot overflow: `seq` is below the window limit.
+            self.cumulative = seq.0 + 1;
+            self.resolve_below(self.cumulative);
+        } else {
+            self.fill(seq.0, seq.0 + 1, Kind::Received);
+            self.ops.push(if ordered { Op::BufferArriving(seq) } else { Op::ReleaseArriving(seq) });
+        }
+        self.echo = Some(echo);
+        self.unacked += 1;
+        if self.unacked >= self.config.ack_every || self.config.ack_delay.is_zero() {
+            self.ack_due = true;
+            self.ack_at = None;
+        } else if self.ack_at.is_none() && !self.ack_due {
+            self.ack_at = Some(now.saturating_add(self.config.ack_delay));
+        }
+        Arrival::New
+    }
+
+    /// See [`Receiver::handle_skip`].
+    fn handle_skip(&mut self, frame: SkipFrame) -> Result<(), ReceiveError> {
+        if let Err(e) = self.check_skip(&frame) {
+            self.metrics.rejected += 1;
+            return Err(e);
+        }
+        self.resolve_below(frame.floor.0);
+        let start = frame.seqs.start.0.max(self.cumulative);
+        let end = frame.seqs.end.0;
+        if start == self.cumulative {
+            self.resolve_below(end);
+        } else if start < end {
+            self.fill(start, end, Kind::Skipped);
+        }
+        // Ack at once, so that a sender resending skips learns it can stop.
+        // No event frame triggered it, so it echoes none.
+        self.echo = None;
+        self.ack_due = true;
+        self.ack_at = None;
+        Ok(())
+    }
+
+    /// See [`Receiver::handle_timeout`].
+    fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance_clock(now);
+        if self.ack_at.is_some_and(|at| at.has_elapsed(now)) {
+            self.ack_at = None;
+            self.ack_due = true;
+        }
+    }
+
+    /// See [`Receiver::poll_ack`].
+    fn poll_ack(&mut self) -> Option<Ack> {
         if !self.ack_due {
             return None;
         }
@@ -469,51 +614,6 @@ impl<P> Receiver<P> {
         self.unacked = 0;
         self.metrics.acks_sent += 1;
         Some(self.build_ack(echo))
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) should next be called,
-    /// or `None` if nothing waits on time.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.ack_at
-    }
-
-    // ----- getters -----------------------------------------------------------
-
-    /// The stream this receiver serves.
-    pub fn stream(&self) -> StreamId {
-        self.stream
-    }
-
-    /// Its config.
-    pub fn config(&self) -> &ReceiverConfig {
-        &self.config
-    }
-
-    /// The resume point for a reconnect: the cumulative ack, the next seq
-    /// expected. Every seq below it was released or skipped.
-    pub fn resume(&self) -> Seq {
-        Seq(self.cumulative)
-    }
-
-    /// The hello frame to open a (re)connection with.
-    pub fn hello(&self) -> HelloFrame {
-        HelloFrame { stream: self.stream, resume: self.resume() }
-    }
-
-    /// What it has done.
-    pub fn metrics(&self) -> &ReceiverMetrics {
-        &self.metrics
-    }
-
-    /// Runs of seqs tracked above the cumulative ack (at most `window`).
-    pub fn tracked_runs(&self) -> usize {
-        self.spans.len()
-    }
-
-    /// Deliveries waiting for [`poll_delivery`](Self::poll_delivery).
-    pub fn pending_deliveries(&self) -> usize {
-        self.deliveries.len()
     }
 
     // ----- internals ---------------------------------------------------------
@@ -540,17 +640,23 @@ impl<P> Receiver<P> {
         self.cumulative.max(floor.0).saturating_add(u64::from(self.config.window))
     }
 
-    fn check_event(&self, f: &EventFrame<P>) -> Result<(), ReceiveError> {
-        self.check_stream(f.stream)?;
-        if f.attempt == 0 {
+    fn check_event(
+        &self,
+        stream: StreamId,
+        seq: Seq,
+        attempt: u32,
+        floor: Seq,
+    ) -> Result<(), ReceiveError> {
+        self.check_stream(stream)?;
+        if attempt == 0 {
             return Err(ReceiveError::ZeroAttempt);
         }
-        if f.floor > f.seq {
-            return Err(ReceiveError::FloorAboveSeq { floor: f.floor, seq: f.seq });
+        if floor > seq {
+            return Err(ReceiveError::FloorAboveSeq { floor, seq });
         }
-        let limit = self.limit(f.floor);
-        if f.seq.0 >= limit {
-            return Err(ReceiveError::BeyondWindow { seq: f.seq, limit: Seq(limit) });
+        let limit = self.limit(floor);
+        if seq.0 >= limit {
+            return Err(ReceiveError::BeyondWindow { seq, limit: Seq(limit) });
         }
         Ok(())
     }
@@ -570,14 +676,9 @@ impl<P> Receiver<P> {
         Ok(())
     }
 
-    fn release(&mut self, seq: Seq, payload: P) {
-        self.metrics.delivered += 1;
-        self.deliveries.push_back(Delivery::Event { seq, payload });
-    }
-
     fn report_skipped(&mut self, start: u64, end: u64) {
         self.metrics.skipped += end - start;
-        self.deliveries.push_back(Delivery::Skipped { seqs: SeqRange::new(start, end) });
+        self.ops.push(Op::Skipped(SeqRange::new(start, end)));
     }
 
     /// The run holding `seq`, if any.
@@ -617,12 +718,8 @@ impl<P> Receiver<P> {
     fn consume(&mut self, start: u64, span: Span) {
         match span.kind {
             Kind::Received => {
-                while let Some(entry) = self.buffer.first_entry() {
-                    if *entry.key() >= span.end {
-                        break;
-                    }
-                    let (seq, payload) = entry.remove_entry();
-                    self.release(Seq(seq), payload);
+                if self.config.order == DeliveryOrder::Ordered {
+                    self.ops.push(Op::ReleaseBufferedBelow(span.end));
                 }
             }
             Kind::Skipped => {
@@ -749,7 +846,7 @@ mod tests {
     }
 
     fn runs(r: &Receiver<u64>) -> Vec<(u64, u64, Kind)> {
-        r.spans.iter().map(|(&s, sp)| (s, sp.end, sp.kind)).collect()
+        r.core.spans.iter().map(|(&s, sp)| (s, sp.end, sp.kind)).collect()
     }
 
     #[test]
@@ -759,31 +856,33 @@ mod tests {
             r.handle_event(Instant::ZERO, event(seq)).unwrap();
         }
         assert_eq!(runs(&r), vec![(3, 6, Kind::Received)]);
-        r.fill(6, 9, Kind::Skipped);
-        r.fill(1, 3, Kind::Skipped);
+        r.core.fill(6, 9, Kind::Skipped);
+        r.core.fill(1, 3, Kind::Skipped);
         assert_eq!(
             runs(&r),
             vec![(1, 3, Kind::Skipped), (3, 6, Kind::Received), (6, 9, Kind::Skipped)]
         );
         // Filling over tracked seqs leaves them alone and fills only the holes.
-        r.fill(1, 12, Kind::Skipped);
+        r.core.fill(1, 12, Kind::Skipped);
         assert_eq!(
             runs(&r),
             vec![(1, 3, Kind::Skipped), (3, 6, Kind::Received), (6, 12, Kind::Skipped)]
         );
-        assert_eq!(r.cumulative, 0, "seq 0 is still awaited");
+        assert_eq!(r.core.cumulative, 0, "seq 0 is still awaited");
     }
 
     #[test]
     fn resolving_consumes_contiguous_runs_and_reports_gaps_in_order() {
         let mut r = rx(DeliveryOrder::Ordered);
         r.handle_event(Instant::ZERO, event(2)).unwrap();
-        r.fill(4, 6, Kind::Skipped);
-        r.resolve_below(1);
-        assert_eq!(r.cumulative, 1);
-        r.resolve_below(2);
+        r.core.fill(4, 6, Kind::Skipped);
+        r.core.resolve_below(1);
+        r.carry_out(None);
+        assert_eq!(r.core.cumulative, 1);
+        r.core.resolve_below(2);
+        r.carry_out(None);
         // Reaching 2 makes the received 2 contiguous; the gap at 3 stays open.
-        assert_eq!(r.cumulative, 3);
+        assert_eq!(r.core.cumulative, 3);
         let got: Vec<_> = core::iter::from_fn(|| r.poll_delivery()).collect();
         assert_eq!(
             got,
@@ -793,9 +892,10 @@ mod tests {
                 Delivery::Event { seq: Seq(2), payload: 2 },
             ]
         );
-        r.resolve_below(4);
-        assert_eq!(r.cumulative, 6);
-        assert!(r.spans.is_empty() && r.buffer.is_empty());
+        r.core.resolve_below(4);
+        r.carry_out(None);
+        assert_eq!(r.core.cumulative, 6);
+        assert!(r.core.spans.is_empty() && r.buffer.is_empty());
     }
 
     #[test]
