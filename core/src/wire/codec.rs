@@ -567,8 +567,9 @@ pub(super) fn from_binary<'a, P: Deserialize<'a>>(
     })
 }
 
-#[cfg(all(test, feature = "json", feature = "binary"))]
+#[cfg(test)]
 mod tests {
+    #![cfg(all(feature = "json", feature = "binary"))]
     use super::*;
     use alloc::string::String;
     use alloc::vec;

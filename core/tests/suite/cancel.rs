@@ -118,3 +118,29 @@ fn an_unacked_skip_is_resent_with_backoff_up_to_attempts_max_times() {
         .collect();
     assert_eq!(resends, [ms(120), ms(320), ms(720), ms(1520), ms(3120)]);
 }
+
+/// Acks that make no progress (stale or repeated, cumulative unchanged) do
+/// not give the skip its resends back: it still goes out 5 times.
+#[test]
+fn acks_without_progress_do_not_restart_the_skip_resends() {
+    let mut t = tracker(config());
+    let u = UserId(1);
+    let s = t.open_stream(ms(0), u).unwrap();
+    let e = submit(&mut t, ms(0), s, 5);
+    let _ = drain(&mut t);
+    t.cancel(ms(20), e).unwrap();
+    let _ = drain(&mut t);
+    let stale = acktrack::Ack { stream: s, cumulative: Seq(0), ranges: vec![], echo: None };
+    let mut resends = Vec::new();
+    while let Some(at) = t.poll_timeout().filter(|&at| at <= ms(600_000)) {
+        t.handle_timeout(at);
+        for c in drain(&mut t) {
+            assert_eq!(c, Command::Skip { stream: s, seqs: SeqRange::new(0, 1) });
+            resends.push(at);
+        }
+        t.handle_ack(at, u, &stale).unwrap();
+        assert_eq!(drain(&mut t), []);
+    }
+    assert_eq!(resends, [ms(120), ms(320), ms(720), ms(1520), ms(3120)]);
+    assert_eq!(t.user_metrics(u).unwrap().skips_resent, 5);
+}

@@ -51,6 +51,25 @@ fn an_oversized_frame_is_refused_before_reading() {
 }
 
 #[test]
+fn a_frame_of_exactly_the_limit_is_read() {
+    let limit = |max: usize| DecodeLimits { frame_bytes_max: max, ..DecodeLimits::default() };
+    let text = event("x").to_json().unwrap();
+    let len = text.len();
+    assert_eq!(Frame::from_json(text.as_bytes(), limit(len)), Ok(event("x")));
+    assert_eq!(
+        Frame::<String>::from_json(text.as_bytes(), limit(len - 1)),
+        Err(DecodeError::FrameTooLarge { len, max: len - 1 })
+    );
+    let bytes = event("x").to_binary().unwrap();
+    let len = bytes.len();
+    assert_eq!(Frame::from_binary(&bytes, limit(len)), Ok(event("x")));
+    assert_eq!(
+        Frame::<String>::from_binary(&bytes, limit(len - 1)),
+        Err(DecodeError::FrameTooLarge { len, max: len - 1 })
+    );
+}
+
+#[test]
 fn an_oversized_payload_is_refused_before_decoding() {
     let limits = DecodeLimits { payload_bytes_max: 4, ..DecodeLimits::default() };
     let text = event("hello").to_json().unwrap();
@@ -180,6 +199,10 @@ fn malformed_values_are_refused() {
         r#"{"type":"hello","stream":" 1","resume":1}"#,
         r#"{"type":"hello","stream":"","resume":1}"#,
         r#"{"type":"hello","stream":"18446744073709551616","resume":1}"#,
+        // Rust's u64 parser takes a leading `+`, and leading zeros past 20
+        // digits: the wire takes 1 to 20 decimal digits and nothing else.
+        r#"{"type":"hello","stream":"+5","resume":1}"#,
+        r#"{"type":"hello","stream":"000000000000000000001","resume":1}"#,
         r#"{"type":"hello","stream":-1,"resume":1}"#,
         r#"{"type":"hello","stream":null,"resume":1}"#,
         r#"{"type":7,"stream":"1","resume":1}"#,
