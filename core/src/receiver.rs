@@ -396,9 +396,8 @@ impl<P> Receiver<P> {
     /// Does with the payloads what the core's last input decided, in order:
     /// `arriving` is the payload of the frame it handled, if any.
     fn carry_out(&mut self, mut arriving: Option<P>) {
-        let mut ops = core::mem::take(&mut self.core.ops);
-        for op in ops.drain(..) {
-            match op {
+        for i in 0..self.core.ops.len() {
+            match self.core.ops[i] {
                 Op::ReleaseArriving(seq) => {
                     let payload = arriving.take().expect("one arriving payload");
                     self.release(seq, payload);
@@ -419,8 +418,7 @@ impl<P> Receiver<P> {
                 Op::Skipped(seqs) => self.deliveries.push_back(Delivery::Skipped { seqs }),
             }
         }
-        // Keep the allocation for the next input.
-        self.core.ops = ops;
+        self.core.ops.clear();
         self.core.metrics.buffered = self.buffer.len() as u64;
     }
 
@@ -509,6 +507,7 @@ impl Core {
     }
 
     /// See [`Receiver::handle_event`]; the payload's fate is left in `ops`.
+    #[inline]
     fn handle_event(
         &mut self,
         now: Instant,
@@ -526,6 +525,7 @@ impl Core {
 
     /// The body of `handle_event`, for a checked frame; `buffered` is the
     /// reorder buffer's occupancy.
+    #[inline]
     fn accept(
         &mut self,
         now: Instant,
@@ -618,6 +618,7 @@ impl Core {
 
     // ----- internals ---------------------------------------------------------
 
+    #[inline]
     fn advance_clock(&mut self, now: Instant) -> Instant {
         if now < self.now {
             self.metrics.clock_regressions += 1;
@@ -627,6 +628,7 @@ impl Core {
         self.now
     }
 
+    #[inline]
     fn check_stream(&self, got: StreamId) -> Result<(), ReceiveError> {
         if got == self.stream {
             Ok(())
@@ -636,10 +638,12 @@ impl Core {
     }
 
     /// The first seq out of reach for a frame carrying `floor`.
+    #[inline]
     fn limit(&self, floor: Seq) -> u64 {
         self.cumulative.max(floor.0).saturating_add(u64::from(self.config.window))
     }
 
+    #[inline]
     fn check_event(
         &self,
         stream: StreamId,

@@ -442,6 +442,7 @@ impl Events {
 
     /// Makes a retired slot reusable, unless its generation is exhausted (a
     /// slot is never reused at generation `u32::MAX`, so no id comes back).
+    #[inline]
     pub(super) fn release(&mut self, slot: u32) {
         debug_assert!(self.slots[slot].event.is_none(), "releasing a live slot");
         if self.slots[slot].generation < u32::MAX {

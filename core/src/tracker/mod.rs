@@ -606,17 +606,20 @@ impl Engine {
     // ----- outputs -----------------------------------------------------------
 
     /// See `Tracker::poll_command`.
+    #[inline]
     pub(super) fn poll_command(&mut self) -> Option<Command<u32>> {
         self.commands.pop_front()
     }
 
     /// The driver has the `Finish` command of the event that was in `slot`:
     /// the slot may be reused.
+    #[inline]
     pub(super) fn release(&mut self, slot: u32) {
         self.events.release(slot);
     }
 
     /// See `Tracker::poll_timeout`.
+    #[inline]
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
         let timer = self.wheel.next_wake().map(Instant::from_micros);
         match (timer, self.budget_wake) {

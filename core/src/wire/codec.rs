@@ -568,8 +568,8 @@ pub(super) fn from_binary<'a, P: Deserialize<'a>>(
 }
 
 #[cfg(test)]
+#[cfg(all(feature = "json", feature = "binary"))]
 mod tests {
-    #![cfg(all(feature = "json", feature = "binary"))]
     use super::*;
     use alloc::string::String;
     use alloc::vec;
