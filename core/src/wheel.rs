@@ -274,59 +274,79 @@ mod tests {
         ]
     }
 
-    proptest! {
-        /// The wheel fires exactly what a sorted set of (time, key) says is
-        /// due, never early, and its wake-up never comes after a due timer.
-        #[test]
-        fn agrees_with_a_sorted_set(ops in proptest::collection::vec(op(), 1..200)) {
-            let mut wheel = TimerWheel::default();
-            let mut store = Store::default();
-            let mut model: BTreeSet<(u64, u32)> = BTreeSet::new();
-            let mut now = 0u64;
-            for op in ops {
-                match op {
-                    Op::Insert(delta) => {
-                        let key = store.expiry.len() as u32;
-                        let when = now + delta;
-                        store.expiry.push(when);
-                        store.pos.push(Pos::NONE);
-                        wheel.insert(key, when, &mut store);
-                        model.insert((when, key));
-                    }
-                    Op::Remove(i) => {
-                        if model.is_empty() { continue; }
-                        let &(when, key) = model.iter().nth(i % model.len()).unwrap();
-                        model.remove(&(when, key));
-                        let pos = store.pos[key as usize];
-                        wheel.remove(key, pos, &mut store);
-                        store.pos[key as usize] = Pos::NONE;
-                    }
-                    Op::Advance(delta) => {
-                        now += delta;
-                        if let (Some(wake), Some(&(first, _))) = (wheel.next_wake(), model.first()) {
-                            prop_assert!(wake <= first, "wake {} after due {}", wake, first);
-                        }
-                        let mut fired = vec![];
-                        while let Some(key) = wheel.poll(now, &mut store) {
-                            fired.push((store.expiry[key as usize], key));
-                        }
-                        let due: Vec<_> = model.iter().take_while(|(w, _)| *w <= now).copied().collect();
-                        let mut sorted = fired.clone();
-                        sorted.sort();
-                        prop_assert_eq!(&sorted, &due);
-                        // Fired in time order.
-                        prop_assert!(fired.windows(2).all(|w| w[0].0 <= w[1].0));
-                        for d in &due { model.remove(d); }
-                    }
+    /// Runs `ops` against the wheel and a sorted set of (time, key): the
+    /// wheel fires exactly what the set says is due, never early, and its
+    /// wake-up never comes after a due timer.
+    fn agrees_with_the_model(ops: Vec<Op>) -> Result<(), TestCaseError> {
+        let mut wheel = TimerWheel::default();
+        let mut store = Store::default();
+        let mut model: BTreeSet<(u64, u32)> = BTreeSet::new();
+        let mut now = 0u64;
+        for op in ops {
+            match op {
+                Op::Insert(delta) => {
+                    let key = store.expiry.len() as u32;
+                    let when = now + delta;
+                    store.expiry.push(when);
+                    store.pos.push(Pos::NONE);
+                    wheel.insert(key, when, &mut store);
+                    model.insert((when, key));
                 }
-                prop_assert_eq!(wheel.len(), model.len());
-                for &(_, key) in &model {
+                Op::Remove(i) => {
+                    if model.is_empty() {
+                        continue;
+                    }
+                    let &(when, key) = model.iter().nth(i % model.len()).unwrap();
+                    model.remove(&(when, key));
                     let pos = store.pos[key as usize];
-                    prop_assert!(!pos.is_none());
-                    prop_assert_eq!(wheel.buckets[pos.bucket as usize][pos.index as usize], key);
+                    wheel.remove(key, pos, &mut store);
+                    store.pos[key as usize] = Pos::NONE;
+                }
+                Op::Advance(delta) => {
+                    now += delta;
+                    if let (Some(wake), Some(&(first, _))) = (wheel.next_wake(), model.first()) {
+                        prop_assert!(wake <= first, "wake {} after due {}", wake, first);
+                    }
+                    let mut fired = vec![];
+                    while let Some(key) = wheel.poll(now, &mut store) {
+                        fired.push((store.expiry[key as usize], key));
+                    }
+                    let due: Vec<_> =
+                        model.iter().take_while(|(w, _)| *w <= now).copied().collect();
+                    let mut sorted = fired.clone();
+                    sorted.sort();
+                    prop_assert_eq!(&sorted, &due);
+                    // Fired in time order.
+                    prop_assert!(fired.windows(2).all(|w| w[0].0 <= w[1].0));
+                    for d in &due {
+                        model.remove(d);
+                    }
                 }
             }
+            prop_assert_eq!(wheel.len(), model.len());
+            for &(_, key) in &model {
+                let pos = store.pos[key as usize];
+                prop_assert!(!pos.is_none());
+                prop_assert_eq!(wheel.buckets[pos.bucket as usize][pos.index as usize], key);
+            }
         }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_a_sorted_set(ops in proptest::collection::vec(op(), 1..200)) {
+            agrees_with_the_model(ops)?;
+        }
+    }
+
+    /// The failure proptest once found (`proptest-regressions/wheel.txt`), as
+    /// a plain test: a timer due exactly at the next block, inserted after
+    /// time has moved.
+    #[test]
+    fn a_timer_due_at_the_next_block_after_time_moved_fires_exactly() {
+        let ops = vec![Op::Insert(1), Op::Advance(1), Op::Insert(BLOCK - 1), Op::Advance(0)];
+        agrees_with_the_model(ops).unwrap();
     }
 
     #[test]

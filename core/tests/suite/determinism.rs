@@ -181,7 +181,7 @@ fn trace(seed: u64, ops: &[Op]) -> (Vec<String>, String) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::common::cases(128), ..ProptestConfig::default() })]
 
     #[test]
     fn same_inputs_same_commands(seed in any::<u64>(), ops in proptest::collection::vec(op(), 1..120)) {

@@ -305,7 +305,10 @@ fn run(ops: Vec<Op>) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256),
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| crate::common::cases(256)),
         ..ProptestConfig::default()
     })]
 
@@ -315,6 +318,30 @@ proptest! {
     ) {
         run(ops);
     }
+}
+
+/// The failure proptest once found here (`proptest-regressions/model_budget.txt`),
+/// as a plain test: it runs whatever the RNG seed and case count.
+#[test]
+fn disconnect_submit_reconnect_then_timeouts_agree_with_the_shadow_buckets() {
+    run(vec![
+        Op::Open { user: 3 },
+        Op::Disconnect { stream: 0 },
+        Op::Submit { stream: 0, burst: 2 },
+        Op::Open { user: 0 },
+        Op::Open { user: 0 },
+        Op::Disconnect { stream: 137 },
+        Op::Open { user: 0 },
+        Op::Submit { stream: 234, burst: 4 },
+        Op::Open { user: 0 },
+        Op::Submit { stream: 48, burst: 1 },
+        Op::Connect { stream: 255 },
+        Op::Open { user: 0 },
+        Op::Submit { stream: 33, burst: 1 },
+        Op::Advance { ms: 263 },
+        Op::Advance { ms: 30 },
+        Op::Advance { ms: 27 },
+    ]);
 }
 
 /// The test above is not vacuous: with these budgets retries do get deferred.

@@ -116,65 +116,83 @@ fn drain(r: &mut Receiver<u64>, m: &mut Model) {
     assert_eq!(metrics.received, metrics.delivered + metrics.buffered);
 }
 
+/// Feeds `ops` to a receiver with `config` and checks every property after
+/// each input.
+fn arrivals_are_reported_at_most_once(
+    config: ReceiverConfig,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
+    let mut r: Receiver<u64> = Receiver::new(STREAM, config).unwrap();
+    let mut m = Model::default();
+    let mut now = Instant::ZERO;
+    for op in ops {
+        match op {
+            Op::Event { seq, attempt, floor_back } => {
+                let floor = floor_back.map_or(0, |b| seq.saturating_sub(b));
+                let frame = EventFrame {
+                    stream: STREAM,
+                    seq: Seq(seq),
+                    attempt,
+                    floor: Seq(floor),
+                    payload: seq,
+                };
+                let before = (r.resume(), r.tracked_runs(), r.metrics().received);
+                match r.handle_event(now, frame) {
+                    Ok(arrival) => {
+                        m.abandoned.push((0, floor));
+                        if arrival == Arrival::New {
+                            m.received.insert(seq);
+                        }
+                        if arrival == Arrival::Duplicate {
+                            prop_assert!(r.poll_timeout().is_none());
+                        }
+                    }
+                    Err(_) => {
+                        prop_assert_eq!(
+                            before,
+                            (r.resume(), r.tracked_runs(), r.metrics().received)
+                        );
+                    }
+                }
+            }
+            Op::Skip { start, len, floor } => {
+                let frame = SkipFrame {
+                    stream: STREAM,
+                    seqs: SeqRange::new(start, start + len),
+                    floor: Seq(floor),
+                };
+                if r.handle_skip(frame).is_ok() {
+                    m.abandoned.push((0, floor));
+                    m.abandoned.push((start, start + len));
+                }
+            }
+            Op::Wait { ms } => {
+                now = now.saturating_add(Duration::from_millis(ms));
+                r.handle_timeout(now);
+            }
+        }
+        drain(&mut r, &mut m);
+        if let Some(a) = r.poll_ack() {
+            check_ack(&a, &r, &m);
+        }
+        prop_assert!(r.poll_ack().is_none(), "one ack per input");
+        if let Some(at) = r.poll_timeout() {
+            prop_assert!(at >= now, "timeouts are never in the past");
+            prop_assert!(at <= now.saturating_add(config.ack_delay));
+        }
+    }
+    Ok(())
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::common::cases(512), ..ProptestConfig::default() })]
 
     #[test]
     fn whatever_arrives_each_seq_is_reported_at_most_once_and_acks_tell_the_truth(
         config in config(),
         ops in proptest::collection::vec(op(), 0..200),
     ) {
-        let mut r: Receiver<u64> = Receiver::new(STREAM, config).unwrap();
-        let mut m = Model::default();
-        let mut now = Instant::ZERO;
-        for op in ops {
-            match op {
-                Op::Event { seq, attempt, floor_back } => {
-                    let floor = floor_back.map_or(0, |b| seq.saturating_sub(b));
-                    let frame =
-                        EventFrame { stream: STREAM, seq: Seq(seq), attempt, floor: Seq(floor), payload: seq };
-                    let before = (r.resume(), r.tracked_runs(), r.metrics().received);
-                    match r.handle_event(now, frame) {
-                        Ok(arrival) => {
-                            m.abandoned.push((0, floor));
-                            if arrival == Arrival::New {
-                                m.received.insert(seq);
-                            }
-                            if arrival == Arrival::Duplicate {
-                                prop_assert!(r.poll_timeout().is_none());
-                            }
-                        }
-                        Err(_) => {
-                            prop_assert_eq!(before, (r.resume(), r.tracked_runs(), r.metrics().received));
-                        }
-                    }
-                }
-                Op::Skip { start, len, floor } => {
-                    let frame = SkipFrame {
-                        stream: STREAM,
-                        seqs: SeqRange::new(start, start + len),
-                        floor: Seq(floor),
-                    };
-                    if r.handle_skip(frame).is_ok() {
-                        m.abandoned.push((0, floor));
-                        m.abandoned.push((start, start + len));
-                    }
-                }
-                Op::Wait { ms } => {
-                    now = now.saturating_add(Duration::from_millis(ms));
-                    r.handle_timeout(now);
-                }
-            }
-            drain(&mut r, &mut m);
-            if let Some(a) = r.poll_ack() {
-                check_ack(&a, &r, &m);
-            }
-            prop_assert!(r.poll_ack().is_none(), "one ack per input");
-            if let Some(at) = r.poll_timeout() {
-                prop_assert!(at >= now, "timeouts are never in the past");
-                prop_assert!(at <= now.saturating_add(config.ack_delay));
-            }
-        }
+        arrivals_are_reported_at_most_once(config, ops)?;
     }
 
     #[test]
@@ -362,5 +380,26 @@ impl SplitMix {
             let j = (self.next() % (i as u64 + 1)) as usize;
             v.swap(i, j);
         }
+    }
+}
+
+/// The failures proptest once found here (`proptest-regressions/receiver_props.txt`),
+/// as plain tests: they run whatever the RNG seed and case count.
+#[test]
+fn an_early_event_then_a_skip_below_it_are_each_reported_once() {
+    for window in [8, 12] {
+        let config = ReceiverConfig {
+            order: DeliveryOrder::Ordered,
+            window,
+            reorder_buffer_max: 1,
+            ack_every: 1,
+            ack_delay: Duration::ZERO,
+            ack_ranges_max: 0,
+        };
+        let ops = vec![
+            Op::Event { seq: 1, attempt: 1, floor_back: None },
+            Op::Skip { start: 0, len: 1, floor: 1 },
+        ];
+        arrivals_are_reported_at_most_once(config, ops).unwrap();
     }
 }

@@ -81,7 +81,7 @@ const LIMITS: DecodeLimits =
     DecodeLimits { frame_bytes_max: 1 << 20, payload_bytes_max: 1 << 20, ranges_max: 32 };
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: crate::common::cases(1024), ..ProptestConfig::default() })]
 
     #[test]
     fn json_round_trips(f in frame(agent_event())) {

@@ -27,6 +27,18 @@ pub fn config() -> Config {
     c
 }
 
+/// How many cases a proptest runs: `default` scaled by
+/// `ACKTRACK_PROPTEST_PERCENT` (100 when unset). With proptest's RNG seed
+/// fixed (`PROPTEST_RNG_SEED`), a run of fewer cases runs exactly the first
+/// cases of a longer one, so whatever it catches the longer run catches too:
+/// `.ci/mutants` screens every mutant with a quarter of the cases and judges
+/// the survivors with all of them.
+pub fn cases(default: u32) -> u32 {
+    let percent: u32 =
+        std::env::var("ACKTRACK_PROPTEST_PERCENT").ok().and_then(|p| p.parse().ok()).unwrap_or(100);
+    (default.saturating_mul(percent) / 100).max(1)
+}
+
 pub fn tracker(config: Config) -> T {
     Tracker::new(config).expect("valid config")
 }
