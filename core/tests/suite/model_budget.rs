@@ -305,10 +305,7 @@ fn run(ops: Vec<Op>) {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| crate::common::cases(256)),
+        cases: crate::common::model_cases(),
         ..ProptestConfig::default()
     })]
 
@@ -344,7 +341,8 @@ fn disconnect_submit_reconnect_then_timeouts_agree_with_the_shadow_buckets() {
     ]);
 }
 
-/// The test above is not vacuous: with these budgets retries do get deferred.
+/// The property test is not vacuous: with these budgets retries do get
+/// deferred.
 #[test]
 fn budgets_in_this_test_do_defer_retries() {
     let ops: Vec<Op> = (0..4)

@@ -912,10 +912,7 @@ fn run(ops: Vec<Op>) {
 proptest! {
     // 256 cases by default; `PROPTEST_CASES=20000` for a long run.
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|c| c.parse().ok())
-            .unwrap_or_else(|| crate::common::cases(256)),
+        cases: crate::common::model_cases(),
         ..ProptestConfig::default()
     })]
 

@@ -39,6 +39,12 @@ pub fn cases(default: u32) -> u32 {
     (default.saturating_mul(percent) / 100).max(1)
 }
 
+/// The model proptests' case count: `PROPTEST_CASES` when set (a long run,
+/// e.g. 20,000), else `cases(256)`.
+pub fn model_cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or_else(|| cases(256))
+}
+
 pub fn tracker(config: Config) -> T {
     Tracker::new(config).expect("valid config")
 }
