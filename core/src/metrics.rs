@@ -58,10 +58,9 @@ impl LatencyHistogram {
         self.record_in_bucket(v, bucket_of(v));
     }
 
-    /// Records one value in two histograms (global and per user), finding
-    /// its bucket once.
-    pub(crate) fn record_both(a: &mut Self, b: &mut Self, latency: Duration) {
-        let v = crate::time::micros(latency);
+    /// Records one value, in µs, in two histograms (global and per user),
+    /// finding its bucket once.
+    pub(crate) fn record_both(a: &mut Self, b: &mut Self, v: u64) {
         let bucket = bucket_of(v);
         a.record_in_bucket(v, bucket);
         b.record_in_bucket(v, bucket);

@@ -75,6 +75,7 @@ impl SeqRing {
     }
 
     /// The first unresolved seq at or after `from` and below `end`.
+    #[inline]
     pub(crate) fn next_unresolved(&mut self, from: Seq, end: Seq) -> Option<(Seq, u32)> {
         let len = self.entries.len();
         let start = from.0.max(self.base);
@@ -83,6 +84,18 @@ impl SeqRing {
             return None;
         }
         let first = (start - self.base) as usize;
+        // The usual case: the entry itself is unresolved.
+        let e = self.entries[first];
+        if e & RESOLVED == 0 {
+            return Some((Seq(start), e));
+        }
+        self.walk(first, end)
+    }
+
+    /// `next_unresolved` from `first`, a resolved entry: follows the jumps
+    /// and compresses the path.
+    fn walk(&mut self, first: usize, end: u64) -> Option<(Seq, u32)> {
+        let len = self.entries.len();
         // Walk the jumps to the first unresolved entry (or the end).
         let mut i = first;
         while i < len && self.entries[i] & RESOLVED != 0 {

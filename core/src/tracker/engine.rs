@@ -265,7 +265,18 @@ impl Engine {
     }
 
     /// Sends queued events while the stream is connected and its window has room.
+    #[inline]
     pub(super) fn pump(&mut self, now: Instant, index: u32) {
+        let s = self.stream(index);
+        // The usual case, checked inline: nothing queued, no window-full clock.
+        if s.queued == 0 && s.window_full_since.is_none() {
+            return;
+        }
+        self.pump_queue(now, index);
+    }
+
+    #[inline(never)]
+    fn pump_queue(&mut self, now: Instant, index: u32) {
         let window = u64::from(self.config.flow.window);
         loop {
             let s = self.stream_mut(index);
@@ -315,76 +326,102 @@ impl Engine {
     /// until the `Finish` command (carrying the slot where the payload is)
     /// is polled.
     pub(super) fn finish(&mut self, now: Instant, slot: u32, outcome: Outcome) {
-        self.disarm_retiring(slot);
-        let event_id = self.event_id(slot);
         let seq = (self.event(slot).phase() != Phase::Queued).then(|| self.event_seq(slot));
-        let e = self.events.retire(slot);
+        self.finish_at(now, slot, seq, outcome);
+    }
+
+    /// [`finish`](Self::finish) of an event whose seq the caller knows:
+    /// `Some` if it was transmitted, `None` if it is queued.
+    pub(super) fn finish_at(
+        &mut self,
+        now: Instant,
+        slot: u32,
+        seq: Option<Seq>,
+        outcome: Outcome,
+    ) {
+        self.disarm_retiring(slot);
+        let (e, generation) = self.events.retire(slot);
+        let event_id = EventId::new(slot, generation);
         let index = e.stream;
-        let window = self.config.flow.window as usize;
-        let stream_id = self.stream_id(index);
-        let s = self.stream_mut(index);
+        let window = self.config.flow.window;
+        let stream_slot = &mut self.streams[index as usize];
+        let stream_id = StreamId::new(index, stream_slot.generation);
+        let s = stream_slot.stream.as_mut().expect("live stream slot");
         let user = s.user;
         let connected = s.connected;
         let mut skip = None;
+        let u = self.users[user as usize].as_mut().expect("live user slot");
         if let Some(seq) = seq {
             s.ring.resolve(seq);
             s.in_flight -= 1;
             if !matches!(outcome, Outcome::Confirmed { .. } | Outcome::StreamClosed) {
                 skip = Some(seq);
                 let next = s.ring.next_seq().0;
-                s.abandoned.insert(seq.0, next, window as u64);
+                s.abandoned.insert(seq.0, next, u64::from(window));
             }
             self.metrics.in_flight -= 1;
-            self.user_mut(user).metrics.in_flight -= 1;
+            u.metrics.in_flight -= 1;
         } else {
             s.queued -= 1;
             // The queue entry is now stale; compact when stale entries dominate.
             if s.queue.len() > 2 * s.queued as usize + 16 {
                 let events = &self.events;
-                let s = self.streams[index as usize].stream.as_mut().expect("live stream");
                 s.queue.retain(|(slot, generation)| events.is_live(*slot, *generation));
             }
             self.metrics.queued -= 1;
-            self.user_mut(user).metrics.queued -= 1;
+            u.metrics.queued -= 1;
         }
         if e.keyed() {
             let key = self.keys.remove(&slot).expect("a keyed event has its key");
-            let s = self.stream_mut(index);
             if s.conflation.get(&key) == Some(&slot) {
                 s.conflation.remove(&key);
             }
         }
         self.pending -= 1;
-        self.user_mut(user).pending -= 1;
+        u.pending -= 1;
+        let (m, um) = (&mut self.metrics, &mut u.metrics);
         match outcome {
-            Outcome::Confirmed { latency, .. } => {
-                let u = self.users[user as usize].as_mut().expect("live user slot");
-                self.metrics.confirmed += 1;
-                u.metrics.confirmed += 1;
-                LatencyHistogram::record_both(
-                    &mut self.metrics.latency,
-                    &mut u.metrics.latency,
-                    latency,
-                );
+            Outcome::Confirmed { .. } => {
+                m.confirmed += 1;
+                um.confirmed += 1;
+                // The outcome's latency, in µs.
+                let latency = now.as_micros().saturating_sub(e.submitted_at().as_micros());
+                LatencyHistogram::record_both(&mut m.latency, &mut um.latency, latency);
             }
             Outcome::Expired { reason } => {
                 match reason {
-                    ExpiryReason::Deadline => bump!(self, user, expired_deadline),
-                    ExpiryReason::AttemptsExhausted => bump!(self, user, expired_attempts),
+                    ExpiryReason::Deadline => {
+                        m.expired_deadline += 1;
+                        um.expired_deadline += 1;
+                    }
+                    ExpiryReason::AttemptsExhausted => {
+                        m.expired_attempts += 1;
+                        um.expired_attempts += 1;
+                    }
                 }
                 if !connected {
-                    bump!(self, user, expired_disconnected);
+                    m.expired_disconnected += 1;
+                    um.expired_disconnected += 1;
                 }
             }
-            Outcome::Cancelled => bump!(self, user, cancelled),
-            Outcome::Superseded => bump!(self, user, superseded),
-            Outcome::StreamClosed => bump!(self, user, stream_closed),
+            Outcome::Cancelled => {
+                m.cancelled += 1;
+                um.cancelled += 1;
+            }
+            Outcome::Superseded => {
+                m.superseded += 1;
+                um.superseded += 1;
+            }
+            Outcome::StreamClosed => {
+                m.stream_closed += 1;
+                um.stream_closed += 1;
+            }
         }
+        let user_id = u.id;
         if let Some(seq) = skip {
             self.push_skip(stream_id, seq);
             self.arm_skip_timer(now, index);
         }
-        let user_id = self.user(user).id;
         self.commands.push_back(Command::Finish {
             event: event_id,
             user: user_id,
@@ -428,6 +465,7 @@ impl Engine {
     /// resolved seq (its cumulative ack is below the floor), none is armed,
     /// and it has not been resent `attempts_max` times without the client
     /// making progress (new event frames carry the floor in any case).
+    #[inline]
     pub(super) fn arm_skip_timer(&mut self, now: Instant, index: u32) {
         let s = self.stream(index);
         if !s.connected
@@ -437,6 +475,12 @@ impl Engine {
         {
             return;
         }
+        self.arm_skip_timer_now(now, index);
+    }
+
+    #[inline(never)]
+    fn arm_skip_timer_now(&mut self, now: Instant, index: u32) {
+        let s = self.stream(index);
         let base = self.base_delay(s);
         let delay = capped_exponential(&self.config.retry, base, s.skip_resends + 1);
         let at = now.saturating_add(Duration::from_micros(delay));
@@ -532,6 +576,7 @@ impl Engine {
 
     /// Serves deferred retries round-robin across users while tokens last,
     /// then works out when refill will allow the next one.
+    #[inline(never)]
     fn serve_deferred(&mut self, now: Instant) {
         self.budget_wake = None;
         let mut idle = 0;
@@ -604,6 +649,7 @@ impl Engine {
 
     /// Housekeeping after every input: serve deferred retries and drop stale
     /// timers from the top so `poll_timeout` is exact.
+    #[inline]
     pub(super) fn after_input(&mut self, now: Instant) {
         if !self.deferred_users.is_empty() {
             self.serve_deferred(now);

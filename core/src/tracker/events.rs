@@ -415,7 +415,7 @@ impl Events {
     /// Takes the event out and frees its slot at once.
     #[cfg(test)]
     pub(super) fn free(&mut self, slot: u32) -> Event {
-        let e = self.retire(slot);
+        let (e, _) = self.retire(slot);
         self.release(slot);
         e
     }
@@ -423,10 +423,12 @@ impl Events {
     /// Takes the event out; the slot's generation moves on, so its id goes
     /// stale. The slot is not reused before [`release`](Self::release): its
     /// payload is handed back in a `Finish` command first.
-    pub(super) fn retire(&mut self, slot: u32) -> Event {
+    /// Returns it with the generation it had.
+    pub(super) fn retire(&mut self, slot: u32) -> (Event, u32) {
         let entry = &mut self.slots[slot];
         let e = entry.event.take().expect("retiring a live event");
-        entry.generation = entry.generation.saturating_add(1);
+        let generation = entry.generation;
+        entry.generation = generation.saturating_add(1);
         match e.deadline_kind() {
             DEADLINE_DEFAULT => {}
             DEADLINE_TABLE => {
@@ -437,7 +439,7 @@ impl Events {
         if e.timeout_offset() == TIMEOUT_TABLE {
             self.timeouts.remove(&slot);
         }
-        e
+        (e, generation)
     }
 
     /// Makes a retired slot reusable, unless its generation is exhausted (a
@@ -453,7 +455,12 @@ impl Events {
     // ----- times -------------------------------------------------------------
 
     pub(super) fn deadline(&self, slot: u32) -> Instant {
-        let e = self.event(slot);
+        self.deadline_of(slot, self.event(slot))
+    }
+
+    /// The deadline of `e`, the event in `slot`.
+    #[inline]
+    fn deadline_of(&self, slot: u32, e: &Event) -> Instant {
         match e.deadline_kind() {
             DEADLINE_DEFAULT => e.submitted_at().add_micros(self.deadline_default),
             DEADLINE_TABLE => self.deadlines[&slot],
@@ -475,17 +482,18 @@ impl Events {
     /// Sets the latest attempt's timeout; returns what [`timeout`](Self::timeout)
     /// now gives: the earlier of it and the deadline.
     pub(super) fn set_timeout(&mut self, slot: u32, timeout: Instant) -> Instant {
-        let deadline = self.deadline(slot);
-        let e = self.event_mut(slot);
+        let e = self.event(slot);
+        let deadline = self.deadline_of(slot, e);
+        let submitted = e.submitted_at().as_micros();
         let was_table = e.timeout_offset() == TIMEOUT_TABLE;
         // A timeout never precedes the submit (`now` never goes backwards);
         // if it did, the wrapped offset would be too large and kept exactly.
         let offset = if timeout >= deadline {
             TIMEOUT_AT_DEADLINE
         } else {
-            timeout.as_micros().wrapping_sub(e.submitted_at().as_micros()).min(TIMEOUT_TABLE)
+            timeout.as_micros().wrapping_sub(submitted).min(TIMEOUT_TABLE)
         };
-        e.set_timeout_offset(offset);
+        self.event_mut(slot).set_timeout_offset(offset);
         if offset == TIMEOUT_TABLE {
             self.timeouts.insert(slot, timeout);
         } else if was_table {

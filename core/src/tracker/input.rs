@@ -72,8 +72,8 @@ impl Engine {
         loop {
             let s = self.stream_mut(index);
             let floor = s.ring.floor();
-            let Some((_, slot)) = s.ring.next_unresolved(floor, ack.cumulative) else { break };
-            self.confirm(now, slot);
+            let Some((seq, slot)) = s.ring.next_unresolved(floor, ack.cumulative) else { break };
+            self.confirm(now, slot, seq);
             newly += 1;
         }
         for range in &ack.ranges {
@@ -81,7 +81,7 @@ impl Engine {
             while let Some((seq, slot)) =
                 self.stream_mut(index).ring.next_unresolved(from, range.end)
             {
-                self.confirm(now, slot);
+                self.confirm(now, slot, seq);
                 newly += 1;
                 from = seq.next();
             }
@@ -119,13 +119,14 @@ impl Engine {
         Ok(())
     }
 
-    fn confirm(&mut self, now: Instant, slot: u32) {
+    /// Confirms the transmitted event at `seq`.
+    fn confirm(&mut self, now: Instant, slot: u32, seq: Seq) {
         let e = self.event(slot);
         let outcome = Outcome::Confirmed {
             attempts: e.attempts(),
             latency: now.saturating_duration_since(e.submitted_at()),
         };
-        self.finish(now, slot, outcome);
+        self.finish_at(now, slot, Some(seq), outcome);
     }
 
     /// See `Tracker::handle_connect`.
@@ -153,8 +154,8 @@ impl Engine {
         loop {
             let s = self.stream_mut(index);
             let floor = s.ring.floor();
-            let Some((_, slot)) = s.ring.next_unresolved(floor, resume) else { break };
-            self.confirm(now, slot);
+            let Some((seq, slot)) = s.ring.next_unresolved(floor, resume) else { break };
+            self.confirm(now, slot, seq);
             bump!(self, user, confirmed_by_resume);
         }
         let floor = self.stream(index).ring.floor();
