@@ -66,14 +66,19 @@ pub(crate) trait TimerStore {
     fn set_pos(&mut self, key: u32, pos: Pos);
 }
 
+/// The keys in one slot, and a lower bound on their expiries (exact until
+/// one is removed): wake-ups land on it instead of the slot's start.
+#[derive(Debug)]
+struct Bucket {
+    keys: Vec<u32>,
+    min: u64,
+}
+
 #[derive(Debug)]
 pub(crate) struct TimerWheel {
     /// Every timer before this has fired.
     elapsed: u64,
-    buckets: Vec<Vec<u32>>,
-    /// Per bucket, a lower bound on its timers' expiries (exact until one is
-    /// removed): wake-ups land on it instead of the slot's start.
-    mins: Vec<u64>,
+    buckets: Vec<Bucket>,
     /// Per level, a bit per non-empty slot.
     occupied: [u64; LEVELS],
     len: usize,
@@ -83,8 +88,7 @@ impl Default for TimerWheel {
     fn default() -> Self {
         TimerWheel {
             elapsed: 0,
-            buckets: (0..=FAR).map(|_| Vec::new()).collect(),
-            mins: alloc::vec![u64::MAX; FAR + 1],
+            buckets: (0..=FAR).map(|_| Bucket { keys: Vec::new(), min: u64::MAX }).collect(),
             occupied: [0; LEVELS],
             len: 0,
         }
@@ -121,7 +125,7 @@ impl TimerWheel {
             self.occupied[level] |= 1 << slot;
             level * SLOTS + slot
         };
-        let b = &mut self.buckets[bucket];
+        let Bucket { keys: b, min } = &mut self.buckets[bucket];
         if b.len() == b.capacity() && b.len() >= GROW_SLOWLY_FROM {
             // A bucket can hold every timer (they all sit in one when their
             // times are close): past this size it grows by a quarter, not
@@ -130,7 +134,7 @@ impl TimerWheel {
         }
         let index = b.len() as u32;
         b.push(key);
-        self.mins[bucket] = self.mins[bucket].min(when);
+        *min = (*min).min(when);
         self.len += 1;
         store.set_pos(key, Pos { bucket: bucket as u16, index });
     }
@@ -140,14 +144,14 @@ impl TimerWheel {
     /// its new place) or drops the record.
     pub(crate) fn remove(&mut self, key: u32, pos: Pos, store: &mut impl TimerStore) {
         debug_assert!(!pos.is_none());
-        let b = &mut self.buckets[pos.bucket as usize];
+        let Bucket { keys: b, min } = &mut self.buckets[pos.bucket as usize];
         debug_assert_eq!(b[pos.index as usize], key);
         b.swap_remove(pos.index as usize);
         if let Some(&moved) = b.get(pos.index as usize) {
             store.set_pos(moved, pos);
         }
         if b.is_empty() {
-            self.mins[pos.bucket as usize] = u64::MAX;
+            *min = u64::MAX;
             if (pos.bucket as usize) < FAR {
                 let (level, slot) = (pos.bucket as usize / SLOTS, pos.bucket as usize % SLOTS);
                 self.occupied[level] &= !(1 << slot);
@@ -176,13 +180,13 @@ impl TimerWheel {
                 // Wrapped into the next turn of this level.
                 deadline += level_range;
             }
-            let min = self.mins[level * SLOTS + slot];
+            let min = self.buckets[level * SLOTS + slot].min;
             return Some((level, slot, deadline.max(self.elapsed).max(min)));
         }
         // Only timers beyond this block are left: wake at the next block.
-        (!self.buckets[FAR].is_empty()).then(|| {
+        (!self.buckets[FAR].keys.is_empty()).then(|| {
             let block = (self.elapsed | (BLOCK - 1)).saturating_add(1);
-            (LEVELS, 0, block.max(self.mins[FAR]))
+            (LEVELS, 0, block.max(self.buckets[FAR].min))
         })
     }
 
@@ -204,10 +208,11 @@ impl TimerWheel {
             self.elapsed = deadline;
             if level == 0 {
                 let bucket = slot;
-                let key = self.buckets[bucket].pop().expect("occupied slot has a key");
-                if self.buckets[bucket].is_empty() {
+                let b = &mut self.buckets[bucket];
+                let key = b.keys.pop().expect("occupied slot has a key");
+                if b.keys.is_empty() {
                     self.occupied[0] &= !(1 << slot);
-                    self.mins[bucket] = u64::MAX;
+                    b.min = u64::MAX;
                 }
                 self.len -= 1;
                 debug_assert!(store.expiry(key) <= now);
@@ -221,17 +226,17 @@ impl TimerWheel {
             if level < LEVELS {
                 self.occupied[level] &= !(1 << slot);
             }
-            let mut keys = core::mem::take(&mut self.buckets[bucket]);
-            self.mins[bucket] = u64::MAX;
+            let mut keys = core::mem::take(&mut self.buckets[bucket].keys);
+            self.buckets[bucket].min = u64::MAX;
             self.len -= keys.len();
             for &key in &keys {
                 let when = store.expiry(key);
                 self.insert(key, when, store);
             }
             keys.clear();
-            if self.buckets[bucket].is_empty() {
+            if self.buckets[bucket].keys.is_empty() {
                 // Keep the allocation for the next time this slot fills.
-                self.buckets[bucket] = keys;
+                self.buckets[bucket].keys = keys;
             }
         }
     }
@@ -327,7 +332,7 @@ mod tests {
             for &(_, key) in &model {
                 let pos = store.pos[key as usize];
                 prop_assert!(!pos.is_none());
-                prop_assert_eq!(wheel.buckets[pos.bucket as usize][pos.index as usize], key);
+                prop_assert_eq!(wheel.buckets[pos.bucket as usize].keys[pos.index as usize], key);
             }
         }
         Ok(())
@@ -362,7 +367,7 @@ mod tests {
         }
         let bucket = store.pos[0].bucket as usize;
         assert!(store.pos.iter().all(|p| p.bucket as usize == bucket));
-        let capacity = wheel.buckets[bucket].capacity();
+        let capacity = wheel.buckets[bucket].keys.capacity();
         assert!(capacity < n as usize * 5 / 4 + 1, "capacity {capacity} for {n}");
         // Remove every third, then every other timer fires, in time order.
         for key in (0..n).step_by(3) {

@@ -184,7 +184,9 @@ impl Engine {
     /// First transmission of a queued (or just submitted) event.
     pub(super) fn transmit_first(&mut self, now: Instant, slot: u32) {
         let index = self.event(slot).stream;
-        let s = self.stream_mut(index);
+        let stream_slot = &mut self.streams[index as usize];
+        let stream = StreamId::new(index, stream_slot.generation);
+        let s = stream_slot.stream.as_mut().expect("live stream slot");
         debug_assert!(s.ring.span() < 1 << 24, "the window bounds the span");
         let seq = s.ring.push(slot);
         s.in_flight += 1;
@@ -196,15 +198,16 @@ impl Engine {
         self.events.set_sent(slot, now);
         self.schedule_attempt(now, slot);
         self.metrics.in_flight += 1;
-        self.user_mut(user).metrics.in_flight += 1;
-        bump!(self, user, sent);
+        self.metrics.sent += 1;
+        let u = self.users[user as usize].as_mut().expect("live user slot");
+        u.metrics.in_flight += 1;
+        u.metrics.sent += 1;
+        if let Some(b) = &mut u.budget {
+            b.on_send();
+        }
         if let Some(b) = &mut self.global_budget {
             b.on_send();
         }
-        if let Some(b) = &mut self.user_mut(user).budget {
-            b.on_send();
-        }
-        let stream = self.stream_id(index);
         let event = self.event_id(slot);
         self.commands.push_back(Command::Send { stream, event, seq, attempt: 1 });
     }
@@ -680,6 +683,7 @@ pub(super) struct Store<'a> {
 }
 
 impl TimerStore for Store<'_> {
+    #[inline]
     fn expiry(&self, key: u32) -> u64 {
         if key & STREAM_KEY != 0 {
             let s = self.streams[(key & !STREAM_KEY) as usize].stream.as_ref();
@@ -689,6 +693,7 @@ impl TimerStore for Store<'_> {
         }
     }
 
+    #[inline]
     fn set_pos(&mut self, key: u32, pos: Pos) {
         if key & STREAM_KEY != 0 {
             let s = self.streams[(key & !STREAM_KEY) as usize].stream.as_mut();

@@ -471,9 +471,14 @@ impl Events {
     /// When the latest attempt times out, or the deadline if that is earlier
     /// (`InFlight` only; the same behaviour as the exact timeout, see above).
     pub(super) fn timeout(&self, slot: u32) -> Instant {
-        let e = self.event(slot);
+        self.timeout_of(slot, self.event(slot))
+    }
+
+    /// The timeout of `e`, the event in `slot` (see [`timeout`](Self::timeout)).
+    #[inline]
+    fn timeout_of(&self, slot: u32, e: &Event) -> Instant {
         match e.timeout_offset() {
-            TIMEOUT_AT_DEADLINE => self.deadline(slot),
+            TIMEOUT_AT_DEADLINE => self.deadline_of(slot, e),
             TIMEOUT_TABLE => self.timeouts[&slot],
             offset => e.submitted_at().add_micros(offset),
         }
@@ -505,9 +510,10 @@ impl Events {
     /// When the event's timer fires: the earlier of its attempt timeout
     /// (in flight only) and its deadline.
     pub(super) fn expiry(&self, slot: u32) -> Instant {
-        match self.event(slot).phase() {
-            Phase::InFlight => self.timeout(slot),
-            _ => self.deadline(slot),
+        let e = self.event(slot);
+        match e.phase() {
+            Phase::InFlight => self.timeout_of(slot, e),
+            _ => self.deadline_of(slot, e),
         }
     }
 
