@@ -216,7 +216,16 @@ impl SeqSet {
     }
 
     /// Forgets every seq below `seq`.
+    #[inline]
     pub(crate) fn remove_below(&mut self, seq: u64) {
+        if self.words.is_empty() || seq <= self.base {
+            return;
+        }
+        self.remove_below_base(seq);
+    }
+
+    /// `remove_below` of a `seq` above a non-empty set's base.
+    fn remove_below_base(&mut self, seq: u64) {
         while !self.words.is_empty() && self.base + 64 <= seq {
             self.words.pop_front();
             self.base += 64;

@@ -22,6 +22,7 @@ impl Engine {
     }
 
     /// The stream, checked to exist and to belong to `user`.
+    #[inline]
     fn owned_stream(&mut self, user: UserId, stream: StreamId) -> Result<u32, AckError> {
         let index = self.stream_index(stream).map_err(|e| self.reject(Some(user), e.into()))?;
         let owner = self.stream(index).user;
@@ -89,11 +90,12 @@ impl Engine {
         let owner = self.stream(index).user;
         let echo_confirmed =
             echoed.filter(|(echo, ..)| self.stream(index).ring.get(echo.seq).is_none());
-        let late = ack.echo.is_some_and(|echo| {
-            let s = self.stream(index);
-            let (next, window) = (s.ring.next_seq().0, u64::from(self.config.flow.window));
-            echoed.is_none() && s.abandoned.contains(echo.seq.0, next, window)
-        });
+        let late = echoed.is_none()
+            && ack.echo.is_some_and(|echo| {
+                let s = self.stream(index);
+                let (next, window) = (s.ring.next_seq().0, u64::from(self.config.flow.window));
+                s.abandoned.contains(echo.seq.0, next, window)
+            });
         if let Some((echo, attempts, sent_at)) = echo_confirmed {
             if echo.attempt == attempts {
                 let sample = sent_at.map(|at| now.saturating_duration_since(at));
