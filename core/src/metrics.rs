@@ -60,6 +60,7 @@ impl LatencyHistogram {
 
     /// Records one value, in µs, in two histograms (global and per user),
     /// finding its bucket once.
+    #[inline]
     pub(crate) fn record_both(a: &mut Self, b: &mut Self, v: u64) {
         let bucket = bucket_of(v);
         a.record_in_bucket(v, bucket);

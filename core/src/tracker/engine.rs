@@ -163,6 +163,7 @@ impl Engine {
     }
 
     /// Draws the timeout of the attempt just made and stores it.
+    #[inline]
     fn schedule_attempt(&mut self, now: Instant, slot: u32) {
         let e = self.event(slot);
         let (attempts, prev) = (e.attempts(), self.events.prev_delay(slot));
@@ -182,6 +183,7 @@ impl Engine {
     }
 
     /// First transmission of a queued (or just submitted) event.
+    #[inline]
     pub(super) fn transmit_first(&mut self, now: Instant, slot: u32) {
         let index = self.event(slot).stream;
         let stream_slot = &mut self.streams[index as usize];
@@ -237,6 +239,7 @@ impl Engine {
     }
 
     /// Arms the event's timer at `at`, which is its expiry (see `arm`).
+    #[inline]
     fn arm_at(&mut self, slot: u32, at: Instant) {
         debug_assert_eq!(at, self.events.expiry(slot));
         let pos = self.event(slot).timer();
@@ -249,6 +252,7 @@ impl Engine {
 
     /// Removes the timer of an event about to be retired, if armed (its
     /// record of the timer goes with it).
+    #[inline]
     fn disarm_retiring(&mut self, slot: u32) {
         let pos = self.event(slot).timer();
         if !pos.is_none() {

@@ -374,6 +374,7 @@ impl Events {
 
     /// Stores a new event whose deadline is `span` after its submit; returns
     /// its slot.
+    #[inline]
     pub(super) fn alloc(&mut self, mut event: Event, span: Duration) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -424,6 +425,7 @@ impl Events {
     /// stale. The slot is not reused before [`release`](Self::release): its
     /// payload is handed back in a `Finish` command first.
     /// Returns it with the generation it had.
+    #[inline]
     pub(super) fn retire(&mut self, slot: u32) -> (Event, u32) {
         let entry = &mut self.slots[slot];
         let e = entry.event.take().expect("retiring a live event");
@@ -486,6 +488,7 @@ impl Events {
 
     /// Sets the latest attempt's timeout; returns what [`timeout`](Self::timeout)
     /// now gives: the earlier of it and the deadline.
+    #[inline]
     pub(super) fn set_timeout(&mut self, slot: u32, timeout: Instant) -> Instant {
         let e = self.event(slot);
         let deadline = self.deadline_of(slot, e);
