@@ -163,6 +163,7 @@ impl TimerWheel {
     }
 
     /// The next occupied (level, slot) and the earliest time it can hold.
+    #[inline]
     fn next_expiration(&self) -> Option<(usize, usize, u64)> {
         for level in 0..LEVELS {
             let occupied = self.occupied[level];
@@ -201,6 +202,7 @@ impl TimerWheel {
 
     /// The next key due at or before `now`, or `None`. Cascades higher levels
     /// as time passes. Keys due at the same µs come out in a deterministic order.
+    #[inline]
     pub(crate) fn poll(&mut self, now: u64, store: &mut impl TimerStore) -> Option<u32> {
         loop {
             let (level, slot, deadline) = self.next_expiration()?;
@@ -221,25 +223,31 @@ impl TimerWheel {
                 store.set_pos(key, Pos::NONE);
                 return Some(key);
             }
-            // A higher-level slot (or, at `LEVELS`, a new block): move all its
-            // timers down to where their exact times belong, so that lower
-            // levels stay earlier than higher ones.
-            let bucket = if level == LEVELS { FAR } else { level * SLOTS + slot };
-            if level < LEVELS {
-                self.occupied[level] &= !(1 << slot);
-            }
-            let mut keys = core::mem::take(&mut self.buckets[bucket].keys);
-            self.buckets[bucket].min = u64::MAX;
-            self.len -= keys.len();
-            for &key in &keys {
-                let when = store.expiry(key);
-                self.insert(key, when, store);
-            }
-            keys.clear();
-            if self.buckets[bucket].keys.is_empty() {
-                // Keep the allocation for the next time this slot fills.
-                self.buckets[bucket].keys = keys;
-            }
+            self.cascade(level, slot, store);
+        }
+    }
+
+    /// Empties a higher-level slot (or, at `LEVELS`, the bucket beyond the
+    /// block) that time has reached: moves all its timers down to where
+    /// their exact times belong, so that lower levels stay earlier than
+    /// higher ones.
+    #[inline(never)]
+    fn cascade(&mut self, level: usize, slot: usize, store: &mut impl TimerStore) {
+        let bucket = if level == LEVELS { FAR } else { level * SLOTS + slot };
+        if level < LEVELS {
+            self.occupied[level] &= !(1 << slot);
+        }
+        let mut keys = core::mem::take(&mut self.buckets[bucket].keys);
+        self.buckets[bucket].min = u64::MAX;
+        self.len -= keys.len();
+        for &key in &keys {
+            let when = store.expiry(key);
+            self.insert(key, when, store);
+        }
+        keys.clear();
+        if self.buckets[bucket].keys.is_empty() {
+            // Keep the allocation for the next time this slot fills.
+            self.buckets[bucket].keys = keys;
         }
     }
 }

@@ -216,17 +216,20 @@ impl Engine {
 
     /// A retransmission (the caller checked connection, attempts and budget).
     pub(super) fn retransmit(&mut self, now: Instant, slot: u32) {
-        let seq = self.event_seq(slot);
+        let index = self.event(slot).stream;
+        let stream_slot = &self.streams[index as usize];
+        let stream = StreamId::new(index, stream_slot.generation);
+        let s = stream_slot.stream.as_ref().expect("live stream slot");
+        let (floor, user) = (s.ring.floor(), s.user);
         let e = self.event_mut(slot);
         debug_assert!(e.phase() != Phase::Queued);
-        e.set_attempts(e.attempts() + 1);
+        let seq = e.seq(floor);
+        let attempt = e.attempts() + 1;
+        e.set_attempts(attempt);
         e.set_phase(Phase::InFlight);
-        let (index, attempt) = (e.stream, e.attempts());
         self.events.set_sent(slot, now);
         self.schedule_attempt(now, slot);
-        let user = self.stream(index).user;
         bump!(self, user, retried);
-        let stream = self.stream_id(index);
         let event = self.event_id(slot);
         self.commands.push_back(Command::Retry { stream, event, seq, attempt });
     }
@@ -514,25 +517,32 @@ impl Engine {
     fn on_timer(&mut self, now: Instant, slot: u32) {
         let e = self.event(slot);
         let index = e.stream;
-        if self.events.deadline(slot) <= now {
+        let (deadline, timeout) = self.events.deadline_and_timeout(slot);
+        if deadline <= now {
             self.finish(now, slot, Outcome::Expired { reason: ExpiryReason::Deadline });
             self.pump(now, index);
             return;
         }
-        if e.phase() != Phase::InFlight || self.events.timeout(slot) > now {
+        if e.phase() != Phase::InFlight || timeout > now {
             // Only the deadline matters in the other phases.
             self.arm(slot);
             return;
         }
-        self.attempt_timed_out(now, slot);
+        self.attempt_timed_out_before(now, slot, deadline);
     }
 
     /// The latest attempt timed out (or failed): retry, defer, pause or give up.
     pub(super) fn attempt_timed_out(&mut self, now: Instant, slot: u32) {
+        let deadline = self.events.deadline(slot);
+        self.attempt_timed_out_before(now, slot, deadline);
+    }
+
+    /// [`attempt_timed_out`](Self::attempt_timed_out) of an event whose
+    /// deadline is `deadline`.
+    fn attempt_timed_out_before(&mut self, now: Instant, slot: u32, deadline: Instant) {
         let e = self.event(slot);
         let index = e.stream;
         let attempts = e.attempts();
-        let deadline = self.events.deadline(slot);
         let s = self.stream(index);
         let user = s.user;
         if deadline <= now {

@@ -479,11 +479,25 @@ impl Events {
     /// The timeout of `e`, the event in `slot` (see [`timeout`](Self::timeout)).
     #[inline]
     fn timeout_of(&self, slot: u32, e: &Event) -> Instant {
+        self.timeout_with(slot, e, || self.deadline_of(slot, e))
+    }
+
+    /// The timeout of `e`, the event in `slot`, whose deadline `deadline`
+    /// gives.
+    #[inline]
+    fn timeout_with(&self, slot: u32, e: &Event, deadline: impl FnOnce() -> Instant) -> Instant {
         match e.timeout_offset() {
-            TIMEOUT_AT_DEADLINE => self.deadline_of(slot, e),
+            TIMEOUT_AT_DEADLINE => deadline(),
             TIMEOUT_TABLE => self.timeouts[&slot],
             offset => e.submitted_at().add_micros(offset),
         }
+    }
+
+    /// [`deadline`](Self::deadline) and [`timeout`](Self::timeout) at once.
+    pub(super) fn deadline_and_timeout(&self, slot: u32) -> (Instant, Instant) {
+        let e = self.event(slot);
+        let deadline = self.deadline_of(slot, e);
+        (deadline, self.timeout_with(slot, e, || deadline))
     }
 
     /// Sets the latest attempt's timeout; returns what [`timeout`](Self::timeout)
@@ -512,6 +526,7 @@ impl Events {
 
     /// When the event's timer fires: the earlier of its attempt timeout
     /// (in flight only) and its deadline.
+    #[inline]
     pub(super) fn expiry(&self, slot: u32) -> Instant {
         let e = self.event(slot);
         match e.phase() {
