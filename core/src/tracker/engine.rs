@@ -664,8 +664,8 @@ impl Engine {
         }
     }
 
-    /// Housekeeping after every input: serve deferred retries and drop stale
-    /// timers from the top so `poll_timeout` is exact.
+    /// Housekeeping after every input: serve deferred retries, or clear the
+    /// budget wake-up when none are waiting.
     #[inline]
     pub(super) fn after_input(&mut self, now: Instant) {
         if !self.deferred_users.is_empty() {
