@@ -390,42 +390,32 @@ impl Engine {
         self.pending -= 1;
         u.pending -= 1;
         let (m, um) = (&mut self.metrics, &mut u.metrics);
+        // `bump!` with the user at hand.
+        macro_rules! both {
+            ($field:ident) => {{
+                m.$field += 1;
+                um.$field += 1;
+            }};
+        }
         match outcome {
             Outcome::Confirmed { .. } => {
-                m.confirmed += 1;
-                um.confirmed += 1;
+                both!(confirmed);
                 // The outcome's latency, in µs.
                 let latency = now.as_micros().saturating_sub(e.submitted_at().as_micros());
                 LatencyHistogram::record_both(&mut m.latency, &mut um.latency, latency);
             }
             Outcome::Expired { reason } => {
                 match reason {
-                    ExpiryReason::Deadline => {
-                        m.expired_deadline += 1;
-                        um.expired_deadline += 1;
-                    }
-                    ExpiryReason::AttemptsExhausted => {
-                        m.expired_attempts += 1;
-                        um.expired_attempts += 1;
-                    }
+                    ExpiryReason::Deadline => both!(expired_deadline),
+                    ExpiryReason::AttemptsExhausted => both!(expired_attempts),
                 }
                 if !connected {
-                    m.expired_disconnected += 1;
-                    um.expired_disconnected += 1;
+                    both!(expired_disconnected);
                 }
             }
-            Outcome::Cancelled => {
-                m.cancelled += 1;
-                um.cancelled += 1;
-            }
-            Outcome::Superseded => {
-                m.superseded += 1;
-                um.superseded += 1;
-            }
-            Outcome::StreamClosed => {
-                m.stream_closed += 1;
-                um.stream_closed += 1;
-            }
+            Outcome::Cancelled => both!(cancelled),
+            Outcome::Superseded => both!(superseded),
+            Outcome::StreamClosed => both!(stream_closed),
         }
         let user_id = u.id;
         if let Some(seq) = skip {
