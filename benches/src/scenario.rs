@@ -7,6 +7,7 @@
 //! Time is virtual (`Instant`, µs) and deterministic.
 
 use core::time::Duration;
+use std::collections::VecDeque;
 
 use acktrack::{Ack, Command, Echo, Instant, Outcome, Seq, SeqRange, StreamId, UserId};
 
@@ -351,5 +352,155 @@ impl Timeouts {
     /// Timeouts fired by each tick in steady state.
     pub fn expected_per_tick(&self) -> u64 {
         self.per_tick
+    }
+}
+
+/// Acks that arrive a fixed time after each submit, at a chosen ratio to the
+/// first attempt's timeout, to measure memory at any ack-latency/timeout
+/// ratio. Below 1 nothing is retried; above it every event is retried with
+/// backoff until its ack arrives; past the deadline every event expires
+/// first and its ack arrives late. Each 1 ms [`tick`](Self::tick) delivers
+/// the acks due, runs the timeouts, then submits the tick's share of new
+/// events, so that about `n` events are pending at the end of every tick.
+#[derive(Debug)]
+pub struct AckLatency {
+    streams: Vec<StreamId>,
+    n: u64,
+    /// Ack latency, in ms (ticks).
+    latency: u64,
+    /// How long an event stays pending, in ms: the latency or the deadline.
+    pending_for: u64,
+    /// (stream index, seq, tick the ack is due), in submit order.
+    acks: VecDeque<(u32, u64, u64)>,
+    /// The room `acks` was given up front.
+    acks_capacity: usize,
+    ack: Ack,
+    tick: u64,
+    next_stream: usize,
+    /// Events submitted so far.
+    pub submitted: u64,
+    /// Retransmissions so far.
+    pub retries: u64,
+    /// Events finished confirmed so far.
+    pub confirmed: u64,
+    /// Events finished expired so far.
+    pub expired: u64,
+}
+
+impl AckLatency {
+    /// The first attempt's timeout.
+    pub const FIRST_TIMEOUT_MS: u64 = 10;
+    /// The deadline.
+    pub const DEADLINE_MS: u64 = 2000;
+
+    /// The policy: 10 ms first timeout doubling up to 1 s, 8 attempts, a 2 s
+    /// deadline (attempts at 0, 10, 30, 70, 150, 310, 630 and 1270 ms).
+    pub fn policy() -> Policy {
+        Policy {
+            initial_delay: Duration::from_millis(Self::FIRST_TIMEOUT_MS),
+            backoff_factor: 2.0,
+            delay_max: Duration::from_secs(1),
+            attempts_max: 8,
+            deadline: Duration::from_millis(Self::DEADLINE_MS),
+        }
+    }
+
+    /// Opens the streams for `n` pending events acked `latency_ms` after
+    /// their submit; allocates the driver's own queue of acks up front.
+    pub fn open<T: Tracking<()>>(t: &mut T, n: u64, latency_ms: u64) -> AckLatency {
+        assert!(latency_ms > 0, "an ack takes time");
+        let (streams, _) = open_streams(t, n);
+        let pending_for = latency_ms.min(Self::DEADLINE_MS);
+        // Acks wait `latency_ms` at a rate of n per `pending_for` ms.
+        let capacity = n * latency_ms / pending_for + n / pending_for + 16;
+        let acks = VecDeque::with_capacity(capacity as usize);
+        AckLatency {
+            ack: Ack { stream: streams[0], cumulative: Seq(0), ranges: Vec::new(), echo: None },
+            acks_capacity: acks.capacity(),
+            streams,
+            n,
+            latency: latency_ms,
+            pending_for,
+            acks,
+            tick: 0,
+            next_stream: 0,
+            submitted: 0,
+            retries: 0,
+            confirmed: 0,
+            expired: 0,
+        }
+    }
+
+    /// Ticks to reach steady state from empty: the events, their retry
+    /// timers (and a lazy heap's stale ones) and the late acks turned over.
+    pub fn warm_up_ticks(&self) -> u64 {
+        if self.latency < Self::DEADLINE_MS {
+            2 * self.latency + 2 * Self::FIRST_TIMEOUT_MS
+        } else {
+            self.latency + Self::DEADLINE_MS
+        }
+    }
+
+    /// Ticks of one full turnover in steady state.
+    pub fn turnover_ticks(&self) -> u64 {
+        self.latency + Self::FIRST_TIMEOUT_MS
+    }
+
+    /// Events pending in the tracker: submitted and not finished.
+    pub fn pending(&self) -> u64 {
+        self.submitted - self.confirmed - self.expired
+    }
+
+    /// Whether the driver's ack queue still fits the room it was given up
+    /// front (so the driver allocated nothing since [`open`](Self::open)).
+    pub fn acks_fit(&self) -> bool {
+        self.acks.capacity() == self.acks_capacity
+    }
+
+    /// One ms: the acks due, the timeouts, then the new events.
+    pub fn tick<T: Tracking<()>>(&mut self, t: &mut T) {
+        self.tick += 1;
+        let now = Instant::from_millis(self.tick);
+        while let Some(&(index, seq, due)) = self.acks.front() {
+            if due > self.tick {
+                break;
+            }
+            self.acks.pop_front();
+            self.ack.stream = self.streams[index as usize];
+            self.ack.cumulative = Seq(seq + 1);
+            t.handle_ack(now, UserId(u64::from(index)), &self.ack).expect("a valid ack");
+            self.drain(t, None);
+        }
+        t.handle_timeout(now);
+        self.drain(t, None);
+        // n per `pending_for` ms, spread evenly over the ticks.
+        let due =
+            self.tick * self.n / self.pending_for - (self.tick - 1) * self.n / self.pending_for;
+        for _ in 0..due {
+            let index = self.next_stream;
+            self.next_stream = (index + 1) % self.streams.len();
+            t.submit(now, self.streams[index], ()).expect("room for a submit");
+            self.submitted += 1;
+            self.drain(t, Some(index as u32));
+        }
+    }
+
+    /// Drains the commands; the `Send` of a submit to stream `submitted_to`
+    /// queues the event's ack.
+    fn drain<T: Tracking<()>>(&mut self, t: &mut T, submitted_to: Option<u32>) {
+        while let Some(command) = t.poll_command() {
+            match command {
+                Command::Send { seq, .. } => {
+                    let index = submitted_to.expect("a first send only follows its submit");
+                    self.acks.push_back((index, seq.0, self.tick + self.latency));
+                }
+                Command::Retry { .. } => self.retries += 1,
+                Command::Finish { outcome, .. } => match outcome {
+                    Outcome::Confirmed { .. } => self.confirmed += 1,
+                    _ => self.expired += 1,
+                },
+                Command::Skip { .. } => {}
+            }
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! The bench scenarios hold their steady state on every implementation: each
 //! lifecycle step finishes exactly one event, each tick fires the same number
-//! of timeouts, through the refills and the attempt limit.
+//! of timeouts, through the refills and the attempt limit; acks late by any
+//! ratio to the timeout keep the pending count and retry as the policy says.
 
 use acktrack::Tracker;
-use acktrack_benches::scenario::{AckOrder, Lifecycle, TimeoutKind, Timeouts, parse_size};
+use acktrack_benches::scenario::{
+    AckLatency, AckOrder, Lifecycle, TimeoutKind, Timeouts, parse_size,
+};
 use acktrack_benches::{DelayQueueTracker, HashMapHeap, Tracking};
 
 fn lifecycle<T: Tracking<()>>(order: AckOrder) {
@@ -53,6 +56,56 @@ fn expiries_fire_steadily() {
         timeouts::<Tracker<()>>(n, TimeoutKind::Expiry, 20);
         timeouts::<HashMapHeap<()>>(n, TimeoutKind::Expiry, 20);
         timeouts::<DelayQueueTracker<()>>(n, TimeoutKind::Expiry, 20);
+    }
+}
+
+/// Runs the ack-latency scenario to steady state and over one turnover;
+/// returns (retries, confirmed, expired) in that turnover. Checks the
+/// pending count after every tick.
+fn ack_latency<T: Tracking<()>>(n: u64, latency_ms: u64) -> (u64, u64, u64) {
+    let mut t = T::with_policy(&AckLatency::policy(), acktrack_benches::scenario::WINDOW);
+    t.in_context(|t| {
+        let mut driver = AckLatency::open(t, n, latency_ms);
+        for _ in 0..driver.warm_up_ticks() {
+            driver.tick(t);
+        }
+        let before = (driver.retries, driver.confirmed, driver.expired);
+        for tick in 0..driver.turnover_ticks() {
+            driver.tick(t);
+            assert!(driver.pending().abs_diff(n) <= 1, "tick {tick}: {} pending", driver.pending());
+        }
+        assert!(driver.acks_fit(), "the driver's ack queue grew");
+        (driver.retries - before.0, driver.confirmed - before.1, driver.expired - before.2)
+    })
+}
+
+#[test]
+fn acks_late_by_any_ratio_retry_as_the_policy_says() {
+    // Latency, and the retries each event gets before its ack (attempts at
+    // 0, 10, 30, 70, 150, 310, 630 and 1270 ms; the 2 s deadline comes first
+    // for the last latency, whose acks are all late).
+    for (latency, retries) in [(5, 0), (20, 1), (40, 2), (160, 4), (640, 6), (1500, 7), (4000, 7)] {
+        let ours = ack_latency::<Tracker<()>>(1000, latency);
+        assert_eq!(ours, ack_latency::<HashMapHeap<()>>(1000, latency), "latency {latency} ms");
+        assert_eq!(
+            ours,
+            ack_latency::<DelayQueueTracker<()>>(1000, latency),
+            "latency {latency} ms"
+        );
+        let (fired, confirmed, expired) = ours;
+        let finished = confirmed + expired;
+        if latency < AckLatency::DEADLINE_MS {
+            assert_eq!(expired, 0, "latency {latency} ms");
+        } else {
+            assert_eq!(confirmed, 0, "latency {latency} ms");
+        }
+        // About one turnover's worth of events finished, each after its retries.
+        assert!(finished >= 1000, "latency {latency} ms: {finished} finished");
+        let per_event = fired as f64 / finished as f64;
+        assert!(
+            (per_event - retries as f64).abs() < 0.05,
+            "latency {latency} ms: {per_event} retries per event"
+        );
     }
 }
 

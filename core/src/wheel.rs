@@ -4,8 +4,11 @@
 //! covers the aligned block of 2^42 µs (about 51 days) its current time is in;
 //! timers beyond that block wait in an overflow bucket until time gets there. Each bucket is a `Vec<u32>` of
 //! keys; the owner of a key remembers where it sits ([`Pos`]) so that a timer
-//! is removed with one `swap_remove`, and no stale entry ever lingers: memory
-//! follows the number of live timers exactly.
+//! is removed with one `swap_remove`, and no stale entry ever lingers. A
+//! bucket gives memory back as it empties (below a quarter full it shrinks to
+//! half), so the wheel holds at most about four slots per live timer, whatever
+//! the pattern of timers and acks, never the sum of every bucket's busiest
+//! moment.
 //!
 //! The wheel never stores times. It asks the owner ([`TimerStore`]) for a key's
 //! exact expiry when it cascades the key to a lower level, and tells the owner
@@ -26,6 +29,8 @@ const FAR: usize = LEVELS * SLOTS;
 pub(crate) const BUCKETS: usize = FAR + 1;
 /// Buckets this long grow by a quarter at a time.
 const GROW_SLOWLY_FROM: usize = 1 << 16;
+/// A bucket keeps room for this many keys however empty it gets.
+const KEEP: usize = 4;
 
 /// Where a key sits: level, slot, index in the bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -107,6 +112,21 @@ fn slot_for(level: usize, when: u64) -> usize {
     ((when >> (level * BITS as usize)) as usize) & (SLOTS - 1)
 }
 
+/// Shrinks a bucket that fell to a quarter of its room down to half (never
+/// below [`KEEP`]): each shrink copies at most a quarter of the room the
+/// removals since the last resize emptied, so it costs O(1) per removal.
+#[inline]
+fn give_back(keys: &mut Vec<u32>) {
+    if keys.capacity() > KEEP && keys.len() * 4 <= keys.capacity() {
+        shrink(keys);
+    }
+}
+
+#[inline(never)]
+fn shrink(keys: &mut Vec<u32>) {
+    keys.shrink_to((keys.len() * 2).max(KEEP));
+}
+
 impl TimerWheel {
     /// Live timers.
     #[cfg(test)]
@@ -152,6 +172,7 @@ impl TimerWheel {
         if let Some(&moved) = b.get(pos.index as usize) {
             store.set_pos(moved, pos);
         }
+        give_back(b);
         if b.is_empty() {
             *min = u64::MAX;
             if (pos.bucket as usize) < FAR {
@@ -215,6 +236,8 @@ impl TimerWheel {
                 let b = &mut self.buckets[bucket];
                 let key = b.keys.pop().expect("occupied slot has a key");
                 if b.keys.is_empty() {
+                    // Its keys all fire at this µs: give the room back once.
+                    give_back(&mut b.keys);
                     self.occupied[0] &= !(1 << slot);
                     b.min = u64::MAX;
                 }
@@ -245,8 +268,8 @@ impl TimerWheel {
             self.insert(key, when, store);
         }
         keys.clear();
-        if self.buckets[bucket].keys.is_empty() {
-            // Keep the allocation for the next time this slot fills.
+        if self.buckets[bucket].keys.is_empty() && keys.capacity() <= KEEP {
+            // Keep a small allocation for the next time this slot fills.
             self.buckets[bucket].keys = keys;
         }
     }
@@ -390,6 +413,73 @@ mod tests {
         let expected: Vec<u32> = (0..n).filter(|k| k % 3 != 0).collect();
         assert_eq!(fired, expected);
         assert_eq!(wheel.len(), 0);
+    }
+
+    /// The room the wheel's buckets hold, in keys.
+    fn room(wheel: &TimerWheel) -> usize {
+        wheel.buckets.iter().map(|b| b.keys.capacity()).sum()
+    }
+
+    #[test]
+    fn a_bucket_gives_its_room_back_as_timers_are_removed() {
+        let n = 100_000u32;
+        let mut wheel = TimerWheel::default();
+        let mut store = Store::default();
+        for key in 0..n {
+            // All in one level-2 bucket (4096 µs wide).
+            store.expiry.push(30 * 4096 + u64::from(key % 4000));
+            store.pos.push(Pos::NONE);
+            wheel.insert(key, store.expiry[key as usize], &mut store);
+        }
+        let bucket = store.pos[0].bucket as usize;
+        assert!(store.pos.iter().all(|p| p.bucket as usize == bucket));
+        assert!(room(&wheel) >= n as usize);
+        // Remove all but 100, checking the bound as they go: never more
+        // than four slots per live timer (beyond the room every bucket keeps).
+        for key in 100..n {
+            wheel.remove(key, store.pos[key as usize], &mut store);
+            let live = wheel.len();
+            assert!(room(&wheel) <= 4 * live + KEEP, "room {} for {live} timers", room(&wheel));
+        }
+        // The positions recorded before and after each shrink still hold:
+        // the rest fire, in time order.
+        let mut fired = vec![];
+        while let Some(key) = wheel.poll(u64::MAX, &mut store) {
+            fired.push(key);
+        }
+        let mut expected: Vec<u32> = (0..100).collect();
+        expected.sort_by_key(|&k| (store.expiry[k as usize], k));
+        fired.sort_by_key(|&k| (store.expiry[k as usize], k));
+        assert_eq!(fired, expected);
+        assert_eq!(wheel.len(), 0);
+        // Empty again, every bucket the timers passed through kept at most
+        // `KEEP` slots.
+        assert!(wheel.buckets.iter().all(|b| b.keys.capacity() <= KEEP));
+    }
+
+    #[test]
+    fn buckets_emptied_by_firing_or_cascading_keep_little_room() {
+        // Waves of timers, each wave in one bucket that cascades down and
+        // fires: the room afterwards does not grow with the waves' sizes.
+        let mut wheel = TimerWheel::default();
+        let mut store = Store::default();
+        let mut now = 0;
+        for wave in 0..20u64 {
+            let size = 1_000 * (wave + 1);
+            for i in 0..size {
+                let key = store.expiry.len() as u32;
+                store.expiry.push(now + 300_000 + i % 7);
+                store.pos.push(Pos::NONE);
+                wheel.insert(key, store.expiry[key as usize], &mut store);
+            }
+            now += 1_000_000;
+            let mut fired = 0;
+            while wheel.poll(now, &mut store).is_some() {
+                fired += 1;
+            }
+            assert_eq!(fired, size);
+            assert!(room(&wheel) <= BUCKETS * KEEP, "room {} after wave {wave}", room(&wheel));
+        }
     }
 
     #[test]

@@ -11,12 +11,19 @@
 //! state) and count what that allocated. Bytes are the heap bytes allocated
 //! and not freed, divided by `n`; peaks are the highest such figure during
 //! the phase. The payload is `()`. Then, for the retry-storm and expiry
-//! scenarios in steady state, the allocations per timeout fired.
+//! scenarios in steady state, the allocations per timeout fired. Last, the
+//! bytes per pending event when acks arrive a fixed time after each submit,
+//! from half the first attempt's timeout (nothing retried) to twice the
+//! deadline (everything expires first and its ack comes late): after the
+//! scenario's warm-up, over one turnover, the bytes at its end and at its
+//! peak, divided by `n`. `latency` as the second argument prints only that
+//! table; `ACKTRACK_LATENCY_WARM_MS` sets a longer warm-up for it (the
+//! scenario's own is two latencies, or latency plus deadline).
 
 use acktrack::Tracker;
 use acktrack_benches::alloc::{CountingAlloc, reset_peak, stats};
 use acktrack_benches::scenario::{
-    AckOrder, Lifecycle, TimeoutKind, Timeouts, WINDOW, parse_size, size_label, sizes,
+    AckLatency, AckOrder, Lifecycle, TimeoutKind, Timeouts, WINDOW, parse_size, size_label, sizes,
 };
 use acktrack_benches::{DelayQueueTracker, HashMapHeap, Tracking};
 
@@ -87,18 +94,63 @@ fn timeout_allocations<T: Tracking<()>>(n: u64, kind: TimeoutKind) -> f64 {
     })
 }
 
+/// Ack latencies measured, in ms (the first attempt times out after 10 ms,
+/// the deadline is 2 s).
+const LATENCIES_MS: [u64; 7] = [5, 20, 40, 160, 640, 1500, 4000];
+
+/// Bytes per pending event when every ack arrives `latency_ms` after its
+/// submit: (steady, peak) over one turnover in steady state, and the
+/// retries per finished event in it.
+fn latency_memory<T: Tracking<()>>(n: u64, latency_ms: u64) -> (f64, f64, f64) {
+    let mut t = T::with_policy(&AckLatency::policy(), WINDOW);
+    let result = t.in_context(|t| {
+        let mut driver = AckLatency::open(t, n, latency_ms);
+        let opened = stats().current;
+        let warm = std::env::var("ACKTRACK_LATENCY_WARM_MS")
+            .map(|ms| ms.parse().expect("ACKTRACK_LATENCY_WARM_MS: a number of ms"))
+            .unwrap_or(driver.warm_up_ticks());
+        for _ in 0..warm {
+            driver.tick(t);
+        }
+        reset_peak();
+        let (retries, finished) = (driver.retries, driver.confirmed + driver.expired);
+        for _ in 0..driver.turnover_ticks() {
+            driver.tick(t);
+        }
+        let steady = stats();
+        assert!(driver.acks_fit(), "the driver's ack queue grew: its bytes would count");
+        let per_event = |bytes: usize| (bytes - opened) as f64 / n as f64;
+        let fired = (driver.retries - retries) as f64;
+        let finished = (driver.confirmed + driver.expired - finished) as f64;
+        (per_event(steady.current), per_event(steady.peak), fired / finished)
+    });
+    drop(t);
+    result
+}
+
 fn main() {
-    let sizes = match std::env::args().nth(1) {
+    let sizes: Vec<u64> = match std::env::args().nth(1) {
         Some(arg) => {
             arg.split(',').map(|s| parse_size(s.trim()).expect("sizes like 1k,1M,10M")).collect()
         }
         None => sizes(),
     };
+    // `latency` as the second argument: only the ack-latency table.
+    if std::env::args().nth(2).as_deref() != Some("latency") {
+        lifecycle_table(&sizes);
+        println!();
+        timeout_table(&sizes);
+        println!();
+    }
+    latency_table(&sizes);
+}
+
+fn lifecycle_table(sizes: &[u64]) {
     println!(
         "| implementation | in flight | acks | fixed (KiB) | B/event after fill | peak B/event (fill) | B/event steady | peak B/event (steady) | allocations in n steady lifecycles |"
     );
     println!("|---|---:|---|---:|---:|---:|---:|---:|---:|");
-    for &n in &sizes {
+    for &n in sizes {
         for order in [AckOrder::InOrder, AckOrder::Random] {
             for row in [
                 measure::<Tracker<()>>(n, order),
@@ -124,12 +176,14 @@ fn main() {
             }
         }
     }
-    println!();
+}
+
+fn timeout_table(sizes: &[u64]) {
     println!(
         "| implementation | in flight | allocations per retry (storm) | allocations per expiry |"
     );
     println!("|---|---:|---:|---:|");
-    for &n in &sizes {
+    for &n in sizes {
         for (name, storm, expiry) in [
             (
                 "acktrack",
@@ -148,6 +202,26 @@ fn main() {
             ),
         ] {
             println!("| {name} | {} | {storm:.3} | {expiry:.3} |", size_label(n));
+        }
+    }
+}
+
+fn latency_table(sizes: &[u64]) {
+    println!(
+        "| in flight | ack latency (× first timeout) | retries per event | acktrack B/event (peak) | hashmap_heap B/event (peak) | tokio_delayqueue B/event (peak) |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|");
+    for &n in sizes {
+        for latency in LATENCIES_MS {
+            let (ours, ours_peak, retries) = latency_memory::<Tracker<()>>(n, latency);
+            let (map, map_peak, _) = latency_memory::<HashMapHeap<()>>(n, latency);
+            let (dq, dq_peak, _) = latency_memory::<DelayQueueTracker<()>>(n, latency);
+            let ratio = latency as f64 / AckLatency::FIRST_TIMEOUT_MS as f64;
+            let late = if latency >= AckLatency::DEADLINE_MS { ", after the deadline" } else { "" };
+            println!(
+                "| {} | {latency} ms ({ratio}×{late}) | {retries:.2} | {ours:.1} ({ours_peak:.1}) | {map:.1} ({map_peak:.1}) | {dq:.1} ({dq_peak:.1}) |",
+                size_label(n)
+            );
         }
     }
 }
