@@ -17,8 +17,9 @@
 //! deadline (everything expires first and its ack comes late): after the
 //! scenario's warm-up, over one turnover, the bytes at its end and at its
 //! peak, divided by `n`. `latency` as the second argument prints only that
-//! table; `ACKTRACK_LATENCY_WARM_MS` sets a longer warm-up for it (the
-//! scenario's own is two latencies, or latency plus deadline).
+//! table (`latency acktrack`: without the baselines);
+//! `ACKTRACK_LATENCY_WARM_MS` sets a longer warm-up for it (the scenario's
+//! own is two latencies, or latency plus deadline).
 
 use acktrack::Tracker;
 use acktrack_benches::alloc::{CountingAlloc, reset_peak, stats};
@@ -135,14 +136,15 @@ fn main() {
         }
         None => sizes(),
     };
-    // `latency` as the second argument: only the ack-latency table.
+    // `latency` as the second argument: only the ack-latency table;
+    // `acktrack` as the third: without the baselines.
     if std::env::args().nth(2).as_deref() != Some("latency") {
         lifecycle_table(&sizes);
         println!();
         timeout_table(&sizes);
         println!();
     }
-    latency_table(&sizes);
+    latency_table(&sizes, std::env::args().nth(3).as_deref() != Some("acktrack"));
 }
 
 fn lifecycle_table(sizes: &[u64]) {
@@ -206,7 +208,7 @@ fn timeout_table(sizes: &[u64]) {
     }
 }
 
-fn latency_table(sizes: &[u64]) {
+fn latency_table(sizes: &[u64], baselines: bool) {
     println!(
         "| in flight | ack latency (× first timeout) | retries per event | acktrack B/event (peak) | hashmap_heap B/event (peak) | tokio_delayqueue B/event (peak) |"
     );
@@ -214,12 +216,19 @@ fn latency_table(sizes: &[u64]) {
     for &n in sizes {
         for latency in LATENCIES_MS {
             let (ours, ours_peak, retries) = latency_memory::<Tracker<()>>(n, latency);
-            let (map, map_peak, _) = latency_memory::<HashMapHeap<()>>(n, latency);
-            let (dq, dq_peak, _) = latency_memory::<DelayQueueTracker<()>>(n, latency);
+            let cell = |(bytes, peak, _): (f64, f64, f64)| format!("{bytes:.1} ({peak:.1})");
+            let (map, dq) = if baselines {
+                (
+                    cell(latency_memory::<HashMapHeap<()>>(n, latency)),
+                    cell(latency_memory::<DelayQueueTracker<()>>(n, latency)),
+                )
+            } else {
+                ("–".to_string(), "–".to_string())
+            };
             let ratio = latency as f64 / AckLatency::FIRST_TIMEOUT_MS as f64;
             let late = if latency >= AckLatency::DEADLINE_MS { ", after the deadline" } else { "" };
             println!(
-                "| {} | {latency} ms ({ratio}×{late}) | {retries:.2} | {ours:.1} ({ours_peak:.1}) | {map:.1} ({map_peak:.1}) | {dq:.1} ({dq_peak:.1}) |",
+                "| {} | {latency} ms ({ratio}×{late}) | {retries:.2} | {ours:.1} ({ours_peak:.1}) | {map} | {dq} |",
                 size_label(n)
             );
         }
