@@ -6,8 +6,9 @@
 //! keys; the owner of a key remembers where it sits ([`Pos`]) so that a timer
 //! is removed with one `swap_remove`, and no stale entry ever lingers. A
 //! bucket gives memory back as it empties (below a quarter full it shrinks to
-//! half), so the wheel holds at most about four slots per live timer, whatever
-//! the pattern of timers and acks, never the sum of every bucket's busiest
+//! half, and emptied it keeps room for [`KEEP`] keys), so the wheel holds at
+//! most four slots per live timer plus that small room per bucket, whatever
+//! the timeouts and the acks do, never the sum of every bucket's busiest
 //! moment.
 //!
 //! The wheel never stores times. It asks the owner ([`TimerStore`]) for a key's
@@ -29,8 +30,10 @@ const FAR: usize = LEVELS * SLOTS;
 pub(crate) const BUCKETS: usize = FAR + 1;
 /// Buckets this long grow by a quarter at a time.
 const GROW_SLOWLY_FROM: usize = 1 << 16;
-/// A bucket keeps room for this many keys however empty it gets.
-const KEEP: usize = 4;
+/// A bucket keeps room for this many keys however empty it gets (256 bytes;
+/// 112 KiB if every bucket was ever used), so one that fills and empties
+/// with a few dozen timers does not allocate each time.
+const KEEP: usize = 64;
 
 /// Where a key sits: level, slot, index in the bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -455,6 +458,28 @@ mod tests {
         // Empty again, every bucket the timers passed through kept at most
         // `KEEP` slots.
         assert!(wheel.buckets.iter().all(|b| b.keys.capacity() <= KEEP));
+    }
+
+    #[test]
+    fn a_small_bucket_keeps_its_room_when_it_empties() {
+        // 50 timers at one µs fill one level-0 bucket, then fire: the bucket
+        // keeps its room for the next 50 instead of allocating again.
+        let mut wheel = TimerWheel::default();
+        let mut store = Store::default();
+        for key in 0..50u32 {
+            store.expiry.push(40);
+            store.pos.push(Pos::NONE);
+            wheel.insert(key, 40, &mut store);
+        }
+        let bucket = store.pos[0].bucket as usize;
+        let before = wheel.buckets[bucket].keys.capacity();
+        assert!(before >= 50);
+        let mut fired = 0;
+        while wheel.poll(40, &mut store).is_some() {
+            fired += 1;
+        }
+        assert_eq!(fired, 50);
+        assert_eq!(wheel.buckets[bucket].keys.capacity(), before);
     }
 
     #[test]

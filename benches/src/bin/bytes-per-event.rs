@@ -99,10 +99,18 @@ fn timeout_allocations<T: Tracking<()>>(n: u64, kind: TimeoutKind) -> f64 {
 /// the deadline is 2 s).
 const LATENCIES_MS: [u64; 7] = [5, 20, 40, 160, 640, 1500, 4000];
 
-/// Bytes per pending event when every ack arrives `latency_ms` after its
-/// submit: (steady, peak) over one turnover in steady state, and the
-/// retries per finished event in it.
-fn latency_memory<T: Tracking<()>>(n: u64, latency_ms: u64) -> (f64, f64, f64) {
+/// What one implementation holds and does when every ack arrives
+/// `latency_ms` after its submit, over one turnover in steady state.
+struct Latency {
+    /// Bytes per pending event at the end, and at the peak.
+    steady: f64,
+    peak: f64,
+    /// Retries and heap allocations per finished event.
+    retries: f64,
+    allocations: f64,
+}
+
+fn latency_memory<T: Tracking<()>>(n: u64, latency_ms: u64) -> Latency {
     let mut t = T::with_policy(&AckLatency::policy(), WINDOW);
     let result = t.in_context(|t| {
         let mut driver = AckLatency::open(t, n, latency_ms);
@@ -114,6 +122,7 @@ fn latency_memory<T: Tracking<()>>(n: u64, latency_ms: u64) -> (f64, f64, f64) {
             driver.tick(t);
         }
         reset_peak();
+        let allocations = stats().allocations;
         let (retries, finished) = (driver.retries, driver.confirmed + driver.expired);
         for _ in 0..driver.turnover_ticks() {
             driver.tick(t);
@@ -121,9 +130,13 @@ fn latency_memory<T: Tracking<()>>(n: u64, latency_ms: u64) -> (f64, f64, f64) {
         let steady = stats();
         assert!(driver.acks_fit(), "the driver's ack queue grew: its bytes would count");
         let per_event = |bytes: usize| (bytes - opened) as f64 / n as f64;
-        let fired = (driver.retries - retries) as f64;
         let finished = (driver.confirmed + driver.expired - finished) as f64;
-        (per_event(steady.current), per_event(steady.peak), fired / finished)
+        Latency {
+            steady: per_event(steady.current),
+            peak: per_event(steady.peak),
+            retries: (driver.retries - retries) as f64 / finished,
+            allocations: (steady.allocations - allocations) as f64 / finished,
+        }
     });
     drop(t);
     result
@@ -210,13 +223,16 @@ fn timeout_table(sizes: &[u64]) {
 
 fn latency_table(sizes: &[u64], baselines: bool) {
     println!(
-        "| in flight | ack latency (× first timeout) | retries per event | acktrack B/event (peak) | hashmap_heap B/event (peak) | tokio_delayqueue B/event (peak) |"
+        "| in flight | ack latency (× first timeout) | retries per event | acktrack B/event (peak), allocations/event | hashmap_heap | tokio_delayqueue |"
     );
     println!("|---:|---|---:|---:|---:|---:|");
     for &n in sizes {
         for latency in LATENCIES_MS {
-            let (ours, ours_peak, retries) = latency_memory::<Tracker<()>>(n, latency);
-            let cell = |(bytes, peak, _): (f64, f64, f64)| format!("{bytes:.1} ({peak:.1})");
+            let ours = latency_memory::<Tracker<()>>(n, latency);
+            let cell =
+                |l: Latency| format!("{:.1} ({:.1}), {:.3}", l.steady, l.peak, l.allocations);
+            let retries = ours.retries;
+            let ours = cell(ours);
             let (map, dq) = if baselines {
                 (
                     cell(latency_memory::<HashMapHeap<()>>(n, latency)),
@@ -228,7 +244,7 @@ fn latency_table(sizes: &[u64], baselines: bool) {
             let ratio = latency as f64 / AckLatency::FIRST_TIMEOUT_MS as f64;
             let late = if latency >= AckLatency::DEADLINE_MS { ", after the deadline" } else { "" };
             println!(
-                "| {} | {latency} ms ({ratio}×{late}) | {retries:.2} | {ours:.1} ({ours_peak:.1}) | {map} | {dq} |",
+                "| {} | {latency} ms ({ratio}×{late}) | {retries:.2} | {ours} | {map} | {dq} |",
                 size_label(n)
             );
         }
