@@ -461,6 +461,31 @@ mod tests {
     }
 
     #[test]
+    fn a_bucket_shrinks_to_half_once_a_quarter_full_not_before() {
+        let mut wheel = TimerWheel::default();
+        let mut store = Store::default();
+        for key in 0..256u32 {
+            store.expiry.push(30 * 4096 + u64::from(key));
+            store.pos.push(Pos::NONE);
+            wheel.insert(key, store.expiry[key as usize], &mut store);
+        }
+        let bucket = store.pos[0].bucket as usize;
+        let room = |wheel: &TimerWheel| wheel.buckets[bucket].keys.capacity();
+        assert_eq!(room(&wheel), 256);
+        // (timers left, room): the room halves when a quarter is left, and
+        // stays until the next quarter (hysteresis: no resize per removal),
+        // never below `KEEP`.
+        let mut key = 256;
+        for (left, expected) in [(65, 256), (64, 128), (33, 128), (32, 64), (1, 64), (0, 64)] {
+            while wheel.len() > left {
+                key -= 1;
+                wheel.remove(key, store.pos[key as usize], &mut store);
+            }
+            assert_eq!(room(&wheel), expected, "{left} timers left");
+        }
+    }
+
+    #[test]
     fn a_small_bucket_keeps_its_room_when_it_empties() {
         // 50 timers at one µs fill one level-0 bucket, then fire: the bucket
         // keeps its room for the next 50 instead of allocating again.
