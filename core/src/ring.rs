@@ -14,6 +14,26 @@ use crate::ids::Seq;
 /// High bit marks a resolved entry; the rest is the jump to the next candidate.
 const RESOLVED: u32 = 1 << 31;
 
+/// A per-stream deque keeps room for this many entries however empty it gets.
+const KEEP: usize = 16;
+
+/// Shrinks a per-stream deque that fell to a quarter of its room down to half
+/// (never below [`KEEP`]), so a stream that was busy once and is quiet now
+/// does not hold its busiest moment's room. The hysteresis makes it O(1) a
+/// pop: each shrink copies at most a quarter of the room the pops since the
+/// last resize emptied.
+#[inline]
+pub(crate) fn give_back<T>(deque: &mut VecDeque<T>) {
+    if deque.capacity() > KEEP && deque.len() * 4 <= deque.capacity() {
+        shrink(deque);
+    }
+}
+
+#[inline(never)]
+fn shrink<T>(deque: &mut VecDeque<T>) {
+    deque.shrink_to((deque.len() * 2).max(KEEP));
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct SeqRing {
     /// Seq of `entries[0]`.
@@ -71,6 +91,7 @@ impl SeqRing {
             self.base += 1;
             moved = true;
         }
+        give_back(&mut self.entries);
         moved
     }
 
@@ -129,6 +150,37 @@ impl SeqRing {
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+
+    #[test]
+    fn a_ring_gives_its_room_back_as_its_floor_rises() {
+        let mut r = SeqRing::default();
+        for slot in 0..1024 {
+            r.push(slot);
+        }
+        assert_eq!(r.entries.capacity(), 1024);
+        // (seqs left, room): the room halves when a quarter is left and
+        // stays until the next quarter, never below `KEEP`; the seqs left
+        // keep their slots.
+        let mut next = 0;
+        for (left, room) in [
+            (257, 1024),
+            (256, 512),
+            (129, 512),
+            (128, 256),
+            (65, 256),
+            (64, 128),
+            (8, 16),
+            (0, 16),
+        ] {
+            while r.span() > left {
+                r.resolve(Seq(next));
+                next += 1;
+            }
+            assert_eq!(r.entries.capacity(), room, "{left} seqs left");
+            assert_eq!(r.get(Seq(next)), (left > 0).then_some(next as u32));
+        }
+        assert_eq!(r.floor(), Seq(1024));
+    }
 
     #[test]
     fn floor_advances_over_the_resolved_prefix() {

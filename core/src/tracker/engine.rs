@@ -309,6 +309,7 @@ impl Engine {
             self.user_mut(user).metrics.queued -= 1;
             self.transmit_first(now, slot);
         }
+        crate::ring::give_back(&mut self.stream_mut(index).queue);
         self.track_window_full(now, index);
     }
 

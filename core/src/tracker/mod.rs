@@ -608,7 +608,15 @@ impl Engine {
     /// See `Tracker::poll_command`.
     #[inline]
     pub(super) fn poll_command(&mut self) -> Option<Command<u32>> {
-        self.commands.pop_front()
+        /// Commands the queue keeps room for once drained (48 KiB): bursts
+        /// up to this size never allocate; a larger one's room goes back.
+        const COMMANDS_KEEP: usize = 1024;
+        let command = self.commands.pop_front();
+        if command.is_none() && self.commands.capacity() > COMMANDS_KEEP {
+            // Drained after a burst: keep room for the usual few only.
+            self.commands.shrink_to(COMMANDS_KEEP);
+        }
+        command
     }
 
     /// The driver has the `Finish` command of the event that was in `slot`:
