@@ -718,6 +718,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_command_queue_gives_a_bursts_room_back_once_drained() {
+        let mut config = Config::default();
+        config.flow.window = 4096;
+        config.flow.user_pending_max = 4096;
+        config.flow.global_pending_max = 4096;
+        let mut t: Tracker<()> = Tracker::new(config).unwrap();
+        let now = Instant::ZERO;
+        let stream = t.open_stream(now, UserId(1)).unwrap();
+        for _ in 0..3000 {
+            t.submit(now, stream, (), SubmitOptions::default()).unwrap();
+            while t.poll_command().is_some() {}
+        }
+        // One ack, 3000 `Finish` commands at once.
+        let ack = Ack { stream, cumulative: Seq(3000), ranges: Vec::new(), echo: None };
+        t.handle_ack(now, UserId(1), &ack).unwrap();
+        let room = t.engine.commands.capacity();
+        assert!(room >= 3000);
+        // No shrinking while the driver drains…
+        assert!(t.poll_command().is_some());
+        assert_eq!(t.engine.commands.capacity(), room);
+        let mut finished = 1;
+        while t.poll_command().is_some() {
+            finished += 1;
+        }
+        assert_eq!(finished, 3000);
+        // …and once it has, room for the usual few only.
+        assert_eq!(t.engine.commands.capacity(), 1024);
+    }
+
+    #[test]
     fn a_stream_slot_whose_generation_would_wrap_is_retired() {
         let mut t: Tracker<()> = Tracker::new(Config::default()).unwrap();
         let now = Instant::ZERO;
