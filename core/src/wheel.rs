@@ -6,10 +6,10 @@
 //! keys; the owner of a key remembers where it sits ([`Pos`]) so that a timer
 //! is removed with one `swap_remove`, and no stale entry ever lingers. A
 //! bucket gives memory back as it empties (below a quarter full it shrinks to
-//! half, and emptied it keeps room for [`KEEP`] keys), so the wheel holds at
-//! most four slots per live timer plus that small room per bucket, whatever
-//! the timeouts and the acks do, never the sum of every bucket's busiest
-//! moment.
+//! half; emptied, it keeps at most [`KEEP`] keys' room), so the wheel holds
+//! at most four slots per live timer plus that small room per bucket,
+//! whatever the timeouts and acks do, never the sum of every bucket's
+//! busiest moment.
 //!
 //! The wheel never stores times. It asks the owner ([`TimerStore`]) for a key's
 //! exact expiry when it cascades the key to a lower level, and tells the owner
@@ -30,9 +30,9 @@ const FAR: usize = LEVELS * SLOTS;
 pub(crate) const BUCKETS: usize = FAR + 1;
 /// Buckets this long grow by a quarter at a time.
 const GROW_SLOWLY_FROM: usize = 1 << 16;
-/// A bucket keeps room for this many keys however empty it gets (256 bytes;
-/// 112 KiB if every bucket was ever used), so one that fills and empties
-/// with a few dozen timers does not allocate each time.
+/// An emptied bucket keeps room for up to this many keys (256 bytes; 112 KiB
+/// if every bucket was ever used): one that fills and empties with a few
+/// dozen timers does not allocate each time. A larger room goes back.
 const KEEP: usize = 64;
 
 /// Where a key sits: level, slot, index in the bucket.
