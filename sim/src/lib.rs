@@ -26,9 +26,10 @@
 //!   ([`Invariant::Metrics`]).
 //!
 //! Then the liveness phase heals every fault and reconnects every client:
-//! everything pending must finish by its deadline (the bound), and one probe
-//! per stream must be confirmed within a round trip and leave its receiver
-//! waiting for nothing ([`Invariant::Liveness`]).
+//! everything pending must finish by its deadline as the server's clock reads
+//! it (the bound), and one probe per stream, from a client that no longer
+//! naks, must be confirmed within a round trip and leave its receiver waiting
+//! for nothing ([`Invariant::Liveness`]).
 //!
 //! # Command line
 //! ```text

@@ -26,8 +26,13 @@ impl<T: SimTracker> World<T> {
                 }
             }
         }
-        // Every pending event finishes by its deadline at the latest.
-        let bound = self.model.latest_pending_deadline().saturating_sub(self.tracker_now);
+        // Every pending event finishes by its deadline at the latest: when the
+        // server's clock reads it, at virtual time `deadline - offset`. After
+        // a step back that the tracker clamped, the server's clock lags the
+        // tracker's (`tracker_now`) until it catches up, so the bound is not
+        // `deadline - tracker_now`.
+        let latest = self.model.latest_pending_deadline() as i64;
+        let bound = (latest - self.offset - self.now as i64).max(0) as u64;
         self.stats.liveness_bound_us = bound;
         self.schedule(self.now + bound + 1, Happening::LivenessCheck);
         self.maybe_next_phase();

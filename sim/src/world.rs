@@ -601,7 +601,11 @@ impl<T: SimTracker> World<T> {
                 if let Ok((Arrival::New, _)) = r {
                     self.model.on_received(id);
                     let c = self.config.client;
-                    if self.c.chance(c.nak) {
+                    // Healed clients process what they receive: a nak asks for
+                    // a redelivery, and one on a probe whose attempts are all
+                    // sent would rightly end it unconfirmed.
+                    let naks = self.phase != Phase::Probing;
+                    if naks && self.c.chance(c.nak) {
                         let delay_us = self.c.below(c.nak_delay_max_us + 1);
                         feedback = Some(Msg::Nak { seq, delay_us });
                     } else if self.c.chance(c.progress) {

@@ -195,3 +195,26 @@ fn wall_time_grows_linearly_with_users() {
         );
     }
 }
+
+/// Seeds a 300,000-seed swarm (`swarm --seeds 1000000..1300000`) once failed
+/// on, each for a checker bug, not a tracker one.
+#[test]
+fn seeds_a_large_swarm_once_flagged_pass() {
+    // A clock step back just before healing: the server's clock lagged the
+    // tracker's, so the last deadline came later than `deadline - tracker_now`
+    // and the liveness check fired 1 µs before it.
+    for seed in [1_110_585, 1_172_711, 1_186_634] {
+        let r = acktrack_sim::run_seed(seed);
+        assert!(r.violation.is_none(), "seed {seed}: {:?}", r.violation);
+        let s = &r.stats;
+        assert!(s.liveness_observed_us <= s.liveness_bound_us, "seed {seed}: {s:?}");
+        assert!(s.liveness_observed_us > 0, "seed {seed}: events were pending at healing");
+    }
+    // A client nak on a probe with every attempt sent (attempts_max 2): the
+    // tracker rightly gave the probe up; healed clients no longer nak probes.
+    for seed in [1_187_103, 1_225_136, 1_250_080, 1_290_052, 1_295_056] {
+        let r = acktrack_sim::run_seed(seed);
+        assert!(r.violation.is_none(), "seed {seed}: {:?}", r.violation);
+        assert!(r.stats.probe_observed_us > 0, "seed {seed}: probes were confirmed");
+    }
+}
