@@ -81,18 +81,25 @@ impl SeqRing {
 
     /// Marks `seq` resolved and pops the resolved prefix, advancing the floor.
     /// Returns whether the floor moved.
+    #[inline(always)]
     pub(crate) fn resolve(&mut self, seq: Seq) -> bool {
         let i = (seq.0 - self.base) as usize;
         debug_assert!(self.entries[i] & RESOLVED == 0, "resolving a resolved seq");
-        self.entries[i] = RESOLVED | 1;
-        let mut moved = false;
+        if i > 0 {
+            // Above the floor: marked, the floor stays.
+            self.entries[i] = RESOLVED | 1;
+            return false;
+        }
+        // The floor itself (the usual case): it goes, with the resolved run
+        // after it.
+        self.entries.pop_front();
+        self.base += 1;
         while self.entries.front().is_some_and(|e| e & RESOLVED != 0) {
             self.entries.pop_front();
             self.base += 1;
-            moved = true;
         }
         give_back(&mut self.entries);
-        moved
+        true
     }
 
     /// The first unresolved seq at or after `from` and below `end`.

@@ -138,7 +138,7 @@ impl TimerWheel {
     }
 
     /// Schedules `key` at `when` µs (clamped to now: a past time fires next).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn insert(&mut self, key: u32, when: u64, store: &mut impl TimerStore) {
         let when = when.max(self.elapsed);
         let bucket = if when > self.elapsed | (BLOCK - 1) {
@@ -166,7 +166,7 @@ impl TimerWheel {
     /// Removes `key`, which sits at `pos`. The owner's record of `pos` is
     /// left as it is: the owner either inserts the key again (which records
     /// its new place) or drops the record.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn remove(&mut self, key: u32, pos: Pos, store: &mut impl TimerStore) {
         debug_assert!(!pos.is_none());
         let Bucket { keys: b, min } = &mut self.buckets[pos.bucket as usize];

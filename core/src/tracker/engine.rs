@@ -12,6 +12,7 @@ use crate::command::{Command, ExpiryReason, Outcome};
 use crate::error::{StreamError, SubmitError};
 use crate::ids::{EventId, Seq, SeqRange, StreamId, UserId};
 use crate::metrics::{LatencyHistogram, Metrics};
+use crate::rtt::RttEstimator;
 use crate::time::Instant;
 use crate::wheel::{Pos, TimerStore};
 
@@ -162,43 +163,46 @@ impl Engine {
         }
     }
 
-    /// Draws the timeout of the attempt just made and stores it.
-    #[inline]
-    fn schedule_attempt(&mut self, now: Instant, slot: u32) {
-        let e = self.event(slot);
-        let (attempts, prev) = (e.attempts(), self.events.prev_delay(slot));
+    /// Draws the timeout of attempt `attempts` of the event in `slot`, just
+    /// made, stores it and arms the timer. `rto` is its stream's adaptive
+    /// timeout, if it has one.
+    #[inline(always)]
+    fn schedule_attempt(&mut self, now: Instant, slot: u32, attempts: u32, rto: Option<Duration>) {
+        let prev = self.events.prev_delay(slot);
         let policy = &self.config.retry;
-        let (d, base) = match &self.stream(e.stream).rtt {
+        let (d, base) = match rto {
             // The usual case: a fixed base, its backoff table worked out once.
             None => (self.delays[attempts as usize - 1], self.delays[0]),
-            Some(rtt) => {
-                let base = rtt.rto();
-                (capped_exponential(policy, base, attempts), crate::time::micros(base))
-            }
+            Some(base) => (capped_exponential(policy, base, attempts), crate::time::micros(base)),
         };
         let delay = jitter(policy, d, base, prev, &mut self.rng);
         self.events.set_prev_delay(slot, delay);
-        let at = self.events.set_timeout(slot, now.add_micros(delay));
-        self.arm_at(slot, at);
+        let (at, pos) = self.events.set_timeout_and_timer(slot, now.add_micros(delay));
+        debug_assert_eq!(at, self.events.expiry(slot));
+        let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+        if !pos.is_none() {
+            self.wheel.remove(slot, pos, &mut store);
+        }
+        self.wheel.insert(slot, at.as_micros(), &mut store);
     }
 
     /// First transmission of a queued (or just submitted) event.
     #[inline]
     pub(super) fn transmit_first(&mut self, now: Instant, slot: u32) {
-        let index = self.event(slot).stream;
+        let (e, generation) = self.events.event_and_generation_mut(slot);
+        let index = e.stream;
         let stream_slot = &mut self.streams[index as usize];
         let stream = StreamId::new(index, stream_slot.generation);
         let s = stream_slot.stream.as_mut().expect("live stream slot");
         debug_assert!(s.ring.span() < 1 << 24, "the window bounds the span");
         let seq = s.ring.push(slot);
         s.in_flight += 1;
-        let user = s.user;
-        let e = self.event_mut(slot);
+        let (user, rto) = (s.user, s.rtt.as_ref().map(RttEstimator::rto));
         e.set_seq(seq);
         e.set_attempts(1);
         e.set_phase(Phase::InFlight);
         self.events.set_sent(slot, now);
-        self.schedule_attempt(now, slot);
+        self.schedule_attempt(now, slot, 1, rto);
         self.metrics.in_flight += 1;
         self.metrics.sent += 1;
         let u = self.users[user as usize].as_mut().expect("live user slot");
@@ -210,27 +214,27 @@ impl Engine {
         if let Some(b) = &mut self.global_budget {
             b.on_send();
         }
-        let event = self.event_id(slot);
+        let event = EventId::new(slot, generation);
         self.commands.push_back(Command::Send { stream, event, seq, attempt: 1 });
     }
 
     /// A retransmission (the caller checked connection, attempts and budget).
     pub(super) fn retransmit(&mut self, now: Instant, slot: u32) {
-        let index = self.event(slot).stream;
+        let (e, generation) = self.events.event_and_generation_mut(slot);
+        let index = e.stream;
         let stream_slot = &self.streams[index as usize];
         let stream = StreamId::new(index, stream_slot.generation);
         let s = stream_slot.stream.as_ref().expect("live stream slot");
-        let (floor, user) = (s.ring.floor(), s.user);
-        let e = self.event_mut(slot);
+        let (floor, user, rto) = (s.ring.floor(), s.user, s.rtt.as_ref().map(RttEstimator::rto));
         debug_assert!(e.phase() != Phase::Queued);
         let seq = e.seq(floor);
         let attempt = e.attempts() + 1;
         e.set_attempts(attempt);
         e.set_phase(Phase::InFlight);
         self.events.set_sent(slot, now);
-        self.schedule_attempt(now, slot);
+        self.schedule_attempt(now, slot, attempt, rto);
         bump!(self, user, retried);
-        let event = self.event_id(slot);
+        let event = EventId::new(slot, generation);
         self.commands.push_back(Command::Retry { stream, event, seq, attempt });
     }
 
@@ -251,17 +255,6 @@ impl Engine {
             self.wheel.remove(slot, pos, &mut store);
         }
         self.wheel.insert(slot, at.as_micros(), &mut store);
-    }
-
-    /// Removes the timer of an event about to be retired, if armed (its
-    /// record of the timer goes with it).
-    #[inline]
-    fn disarm_retiring(&mut self, slot: u32) {
-        let pos = self.event(slot).timer();
-        if !pos.is_none() {
-            let mut store = Store { events: &mut self.events, streams: &mut self.streams };
-            self.wheel.remove(slot, pos, &mut store);
-        }
     }
 
     /// Removes the stream's skip timer, if armed.
@@ -350,8 +343,13 @@ impl Engine {
         seq: Option<Seq>,
         outcome: Outcome,
     ) {
-        self.disarm_retiring(slot);
         let (e, generation) = self.events.retire(slot);
+        // Its timer goes with it (the record of where it sat is `e`'s).
+        let pos = e.timer();
+        if !pos.is_none() {
+            let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+            self.wheel.remove(slot, pos, &mut store);
+        }
         let event_id = EventId::new(slot, generation);
         let index = e.stream;
         let window = self.config.flow.window;
@@ -462,21 +460,40 @@ impl Engine {
         }
     }
 
+    /// After an input on a stream: sends what its window now lets through,
+    /// arms its skip timer if one is owed, then [`after_input`](Self::after_input).
+    /// The same as `pump`, `arm_skip_timer` and `after_input` in turn, with
+    /// the stream looked up once in the usual case (nothing queued).
+    #[inline(always)]
+    pub(super) fn after_stream_input(&mut self, now: Instant, index: u32) {
+        let s = self.stream(index);
+        if s.queued != 0 || s.window_full_since.is_some() {
+            self.pump_queue(now, index);
+            self.arm_skip_timer(now, index);
+        } else if self.skip_timer_owed(s) {
+            self.arm_skip_timer_now(now, index);
+        }
+        self.after_input(now);
+    }
+
+    /// Whether stream `s` needs its skip timer armed (see `arm_skip_timer`).
+    #[inline(always)]
+    fn skip_timer_owed(&self, s: &Stream) -> bool {
+        s.connected
+            && s.skip_timer.is_none()
+            && s.client_cumulative < s.ring.floor()
+            && s.skip_resends < self.config.retry.attempts_max
+    }
+
     /// Arms the stream's skip timer if its client may be waiting for a
     /// resolved seq (its cumulative ack is below the floor), none is armed,
     /// and it has not been resent `attempts_max` times without the client
     /// making progress (new event frames carry the floor in any case).
     #[inline]
     pub(super) fn arm_skip_timer(&mut self, now: Instant, index: u32) {
-        let s = self.stream(index);
-        if !s.connected
-            || !s.skip_timer.is_none()
-            || s.client_cumulative >= s.ring.floor()
-            || s.skip_resends >= self.config.retry.attempts_max
-        {
-            return;
+        if self.skip_timer_owed(self.stream(index)) {
+            self.arm_skip_timer_now(now, index);
         }
-        self.arm_skip_timer_now(now, index);
     }
 
     #[inline(never)]

@@ -308,6 +308,23 @@ impl Spans {
     }
 }
 
+/// The deadline of `e`, the event in `slot`, from the tables that keep the
+/// spans it may use.
+#[inline]
+fn deadline_in(
+    e: &Event,
+    slot: u32,
+    default: u64,
+    spans: &Spans,
+    deadlines: &BTreeMap<u32, Instant>,
+) -> Instant {
+    match e.deadline_kind() {
+        DEADLINE_DEFAULT => e.submitted_at().add_micros(default),
+        DEADLINE_TABLE => deadlines[&slot],
+        kind => e.submitted_at().add_micros(spans.span((kind - DEADLINE_SPANS) as u8)),
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct EventSlot {
     pub(super) generation: u32,
@@ -364,12 +381,21 @@ impl Events {
         entry.generation == generation && entry.event.is_some()
     }
 
+    #[inline(always)]
     pub(super) fn event(&self, slot: u32) -> &Event {
         self.slots[slot].event.as_ref().expect("live event slot")
     }
 
+    #[inline(always)]
     pub(super) fn event_mut(&mut self, slot: u32) -> &mut Event {
         self.slots[slot].event.as_mut().expect("live event slot")
+    }
+
+    /// The live event in `slot` and its generation, in one lookup.
+    #[inline]
+    pub(super) fn event_and_generation_mut(&mut self, slot: u32) -> (&mut Event, u32) {
+        let entry = &mut self.slots[slot];
+        (entry.event.as_mut().expect("live event slot"), entry.generation)
     }
 
     /// Stores a new event whose deadline is `span` after its submit; returns
@@ -463,11 +489,7 @@ impl Events {
     /// The deadline of `e`, the event in `slot`.
     #[inline]
     fn deadline_of(&self, slot: u32, e: &Event) -> Instant {
-        match e.deadline_kind() {
-            DEADLINE_DEFAULT => e.submitted_at().add_micros(self.deadline_default),
-            DEADLINE_TABLE => self.deadlines[&slot],
-            kind => e.submitted_at().add_micros(self.spans.span((kind - DEADLINE_SPANS) as u8)),
-        }
+        deadline_in(e, slot, self.deadline_default, &self.spans, &self.deadlines)
     }
 
     /// When the latest attempt times out, or the deadline if that is earlier
@@ -504,8 +526,17 @@ impl Events {
     /// now gives: the earlier of it and the deadline.
     #[inline]
     pub(super) fn set_timeout(&mut self, slot: u32, timeout: Instant) -> Instant {
-        let e = self.event(slot);
-        let deadline = self.deadline_of(slot, e);
+        self.set_timeout_and_timer(slot, timeout).0
+    }
+
+    /// [`set_timeout`](Self::set_timeout), also returning where the event's
+    /// timer sits now (to be moved).
+    #[inline(always)]
+    pub(super) fn set_timeout_and_timer(&mut self, slot: u32, timeout: Instant) -> (Instant, Pos) {
+        // One lookup of the slot: the deadline's tables are other fields.
+        let Events { slots, deadline_default, spans, deadlines, timeouts, .. } = self;
+        let e = slots[slot].event.as_mut().expect("live event slot");
+        let deadline = deadline_in(e, slot, *deadline_default, spans, deadlines);
         let submitted = e.submitted_at().as_micros();
         let was_table = e.timeout_offset() == TIMEOUT_TABLE;
         // A timeout never precedes the submit (`now` never goes backwards);
@@ -515,13 +546,13 @@ impl Events {
         } else {
             timeout.as_micros().wrapping_sub(submitted).min(TIMEOUT_TABLE)
         };
-        self.event_mut(slot).set_timeout_offset(offset);
+        e.set_timeout_offset(offset);
         if offset == TIMEOUT_TABLE {
-            self.timeouts.insert(slot, timeout);
+            timeouts.insert(slot, timeout);
         } else if was_table {
-            self.timeouts.remove(&slot);
+            timeouts.remove(&slot);
         }
-        timeout.min(deadline)
+        (timeout.min(deadline), e.timer())
     }
 
     /// When the event's timer fires: the earlier of its attempt timeout

@@ -21,15 +21,16 @@ impl Engine {
         error
     }
 
-    /// The stream, checked to exist and to belong to `user`.
-    #[inline]
-    fn owned_stream(&mut self, user: UserId, stream: StreamId) -> Result<u32, AckError> {
+    /// The stream, checked to exist and to belong to `user`: its index and
+    /// its owner's slot.
+    #[inline(always)]
+    fn owned_stream(&mut self, user: UserId, stream: StreamId) -> Result<(u32, u32), AckError> {
         let index = self.stream_index(stream).map_err(|e| self.reject(Some(user), e.into()))?;
         let owner = self.stream(index).user;
         if self.user(owner).id != user {
             return Err(self.reject(Some(user), AckError::NotOwner { stream, user }));
         }
-        Ok(index)
+        Ok((index, owner))
     }
 
     /// See `Tracker::handle_ack`.
@@ -40,7 +41,7 @@ impl Engine {
         ack: &Ack,
     ) -> Result<(), AckError> {
         let now = self.advance(now);
-        let index = self.owned_stream(user, ack.stream)?;
+        let (index, owner) = self.owned_stream(user, ack.stream)?;
         let ranges_max = self.config.ack_ranges_max as usize;
         let s = self.stream(index);
         if let Err(e) = ack.validate(s.ring.next_seq(), ranges_max) {
@@ -87,12 +88,10 @@ impl Engine {
                 from = seq.next();
             }
         }
-        let owner = self.stream(index).user;
-        let echo_confirmed =
-            echoed.filter(|(echo, ..)| self.stream(index).ring.get(echo.seq).is_none());
+        let s = self.stream(index);
+        let echo_confirmed = echoed.filter(|(echo, ..)| s.ring.get(echo.seq).is_none());
         let late = echoed.is_none()
             && ack.echo.is_some_and(|echo| {
-                let s = self.stream(index);
                 let (next, window) = (s.ring.next_seq().0, u64::from(self.config.flow.window));
                 s.abandoned.contains(echo.seq.0, next, window)
             });
@@ -115,9 +114,7 @@ impl Engine {
         let s = self.stream_mut(index);
         let below = s.client_cumulative.0;
         s.abandoned.remove_below(below);
-        self.pump(now, index);
-        self.arm_skip_timer(now, index);
-        self.after_input(now);
+        self.after_stream_input(now, index);
         Ok(())
     }
 
@@ -259,7 +256,7 @@ impl Engine {
         stream: StreamId,
         seq: Seq,
     ) -> Result<Option<u32>, AckError> {
-        let index = self.owned_stream(user, stream)?;
+        let (index, _) = self.owned_stream(user, stream)?;
         let next = self.stream(index).ring.next_seq();
         if seq >= next {
             return Err(self.reject(Some(user), AckError::SeqNotSent { seq, next }));
