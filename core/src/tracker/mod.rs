@@ -599,6 +599,14 @@ impl Engine {
         }
         self.user_index.remove(&user);
         let u = self.users[slot as usize].take()?;
+        if u.in_deferred_ring {
+            // With no stream it has no pending event, so every entry of its
+            // deferred queue is stale; but it may still wait in the ring
+            // (nothing served the ring since, for want of a global token).
+            // It leaves the ring with its slot, or serving the ring would
+            // find the slot empty, or a new user's.
+            self.deferred_users.retain(|&waiting| waiting != slot);
+        }
         self.free_users.push(slot);
         Some(u.metrics)
     }
