@@ -490,6 +490,26 @@ impl<T: SimTracker> World<T> {
     }
 
     /// After every step: metrics against the model, and the caps.
+    /// `forget_user` of `u`, which has no stream left, returned `returned`:
+    /// its metrics, exactly the model's.
+    pub(crate) fn check_forgotten(&mut self, u: u32, returned: Option<&acktrack::Metrics>) {
+        let Some(m) = returned else {
+            return self.fail(
+                Invariant::Metrics,
+                format!("forget of {}, which has no stream, refused", user_id(u)),
+            );
+        };
+        let actual = Counts::of(m);
+        let model = &self.model.users[u as usize];
+        if actual != *model {
+            let detail = diff(model, &actual);
+            self.fail(
+                Invariant::Metrics,
+                format!("metrics forget handed back for {} differ: {detail}", user_id(u)),
+            );
+        }
+    }
+
     pub(crate) fn check_step(&mut self, user: Option<u32>) {
         if self.violation.is_some() {
             return;
@@ -517,6 +537,15 @@ impl<T: SimTracker> World<T> {
             );
         }
         let Some(u) = user else { return };
+        if self.model.forgotten[u as usize] {
+            if self.tracker.user_metrics(user_id(u)).is_some() {
+                return self.fail(
+                    Invariant::Metrics,
+                    format!("{} was forgotten but still has metrics", user_id(u)),
+                );
+            }
+            return;
+        }
         let Some(m) = self.tracker.user_metrics(user_id(u)) else {
             return self.fail(Invariant::Metrics, format!("no metrics for {}", user_id(u)));
         };

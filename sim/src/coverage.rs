@@ -48,6 +48,8 @@ pub struct Coverage {
     pub garbage_refused: u64,
     /// Garbage frames that decoded to something other than an ack.
     pub garbage_decoded: u64,
+    /// Users forgotten after closing their last stream (seen by the simulator).
+    pub forgotten_user: u64,
 }
 
 impl Coverage {
@@ -101,6 +103,7 @@ impl Coverage {
         self.timeout_repeats += o.timeout_repeats;
         self.progress += o.progress;
         self.garbage_decoded += o.garbage_decoded;
+        self.forgotten_user += o.forgotten_user;
     }
 
     /// Every mark with its name: faults first, then tracker paths.
@@ -127,6 +130,7 @@ impl Coverage {
             ("transmit failure", self.transmit_failure),
             ("nak", self.nak),
             ("progress report", self.progress),
+            ("user forgotten and back", self.forgotten_user),
         ];
         v.extend(paths.iter().map(|(n, c)| (format!("path {n}"), *c)));
         v

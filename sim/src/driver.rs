@@ -27,6 +27,8 @@ pub trait SimTracker: Sized {
     fn open_stream(&mut self, now: Instant, user: UserId) -> Result<StreamId, OpenError>;
     /// See [`Tracker::close_stream`].
     fn close_stream(&mut self, now: Instant, stream: StreamId) -> Result<(), StreamError>;
+    /// See [`Tracker::forget_user`].
+    fn forget_user(&mut self, user: UserId) -> Option<Metrics>;
     /// See [`Tracker::submit`].
     fn submit(
         &mut self,
@@ -102,6 +104,9 @@ impl SimTracker for Tracker<Payload> {
     }
     fn close_stream(&mut self, now: Instant, stream: StreamId) -> Result<(), StreamError> {
         Tracker::close_stream(self, now, stream)
+    }
+    fn forget_user(&mut self, user: UserId) -> Option<Metrics> {
+        Tracker::forget_user(self, user)
     }
     fn submit(
         &mut self,

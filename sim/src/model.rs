@@ -156,6 +156,8 @@ pub(crate) struct Model {
     pub(crate) by_stream: BTreeMap<u64, u32>,
     pub(crate) global: Counts,
     pub(crate) users: Vec<Counts>,
+    /// Users the application forgot (no stream; the tracker has no record).
+    pub(crate) forgotten: Vec<bool>,
     recent: VecDeque<u64>,
     /// (deadline, id) of every submitted event, earliest first.
     deadlines: BinaryHeap<Reverse<(u64, u64)>>,
@@ -184,6 +186,7 @@ impl Model {
             by_stream: BTreeMap::new(),
             global: Counts::default(),
             users: vec![Counts::default(); users],
+            forgotten: vec![false; users],
             recent: VecDeque::new(),
             deadlines: BinaryHeap::new(),
         }
@@ -212,7 +215,16 @@ impl Model {
     pub(crate) fn open_stream(&mut self, conn: u32, user: u32) {
         debug_assert_eq!(conn as usize, self.streams.len());
         self.streams.push(StreamModel { user, open: true, connected: true, ..Default::default() });
+        // A forgotten user comes back with fresh metrics.
+        self.forgotten[user as usize] = false;
         both!(self, user, |c| c.streams += 1);
+    }
+
+    /// The application forgot `user`, which has no stream left: the tracker
+    /// dropped its record, and its metrics start over if it comes back.
+    pub(crate) fn on_forget(&mut self, user: u32) {
+        self.users[user as usize] = Counts::default();
+        self.forgotten[user as usize] = true;
     }
 
     pub(crate) fn register_stream(&mut self, bits: u64, conn: u32) {
@@ -348,7 +360,12 @@ impl Model {
 
     pub(crate) fn on_ack_result(&mut self, user: u32, predicted_ok: bool, _actual_ok: bool) {
         if !predicted_ok {
-            both!(self, user, |c| c.acks_rejected += 1);
+            self.global.acks_rejected += 1;
+            // A rejected input counts against its user only if the tracker
+            // knows it: a forgotten user's late acks count globally.
+            if !self.forgotten[user as usize] {
+                self.users[user as usize].acks_rejected += 1;
+            }
         }
     }
 

@@ -17,6 +17,8 @@ pub enum TraceEvent {
     Open { user: u64, stream: u64 },
     /// The application closed a stream.
     Close { stream: u64 },
+    /// The application forgot a user (after closing its last stream).
+    Forget { user: u64, ok: bool },
     /// A submit and its result.
     Submit { stream: u64, id: u64, key: Option<u64>, accepted: bool },
     /// A cancel and its result.
@@ -126,6 +128,11 @@ impl Trace {
             TraceEvent::Close { stream } => {
                 self.mix(2);
                 self.mix(stream);
+            }
+            TraceEvent::Forget { user, ok } => {
+                self.mix(18);
+                self.mix(user);
+                self.mix(u64::from(ok));
             }
             TraceEvent::Submit { stream, id, key, accepted } => {
                 self.mix(3);

@@ -47,6 +47,10 @@ impl<T: SimTracker> World<T> {
     }
 
     pub(crate) fn submit_one(&mut self, user: u32) {
+        if self.model.forgotten[user as usize] {
+            // A user forgotten after its last stream closed comes back.
+            self.open_conn(user);
+        }
         let conns = &self.user_conns[user as usize];
         if conns.is_empty() {
             return;
@@ -142,6 +146,27 @@ impl<T: SimTracker> World<T> {
         self.model.on_close(conn);
         self.drain(crate::model::Ctx::Close { conn });
         self.check_step(Some(user));
-        self.open_conn(user);
+        if self.user_conns[user as usize].is_empty() && self.c.chance(0.5) {
+            // Its last stream: the user leaves, and comes back with its next
+            // arrival. Meanwhile the tracker has no record of it.
+            self.forget(user);
+        } else {
+            self.open_conn(user);
+        }
+    }
+
+    fn forget(&mut self, user: u32) {
+        let returned = self.tracker.forget_user(crate::world::user_id(user));
+        self.record(TraceEvent::Forget {
+            user: crate::world::user_id(user).0,
+            ok: returned.is_some(),
+        });
+        self.check_forgotten(user, returned.as_ref());
+        self.model.on_forget(user);
+        self.stats.coverage.forgotten_user += 1;
+        if let Some(command) = self.tracker.poll_command() {
+            self.fail(Invariant::Metrics, format!("forget emitted {command:?}"));
+        }
+        self.check_step(Some(user));
     }
 }

@@ -70,6 +70,9 @@ impl<B: Bug + std::fmt::Debug> SimTracker for Broken<B> {
     fn close_stream(&mut self, now: Instant, stream: StreamId) -> Result<(), StreamError> {
         self.t.close_stream(now, stream)
     }
+    fn forget_user(&mut self, user: UserId) -> Option<Metrics> {
+        self.t.forget_user(user)
+    }
     fn submit(
         &mut self,
         now: Instant,

@@ -63,6 +63,9 @@ impl SimTracker for ForgetsResume {
     fn close_stream(&mut self, now: Instant, stream: StreamId) -> Result<(), StreamError> {
         self.0.close_stream(now, stream)
     }
+    fn forget_user(&mut self, user: UserId) -> Option<Metrics> {
+        self.0.forget_user(user)
+    }
     fn submit(
         &mut self,
         now: Instant,
