@@ -72,6 +72,7 @@ enum Op {
     Nak { stream: u8, foreign: bool, seq: u16, delay_ms: u16 },
     Progress { stream: u8, foreign: bool, seq: u16 },
     TransmitFailed { stream: u8, seq: u16 },
+    Forget { user: u8 },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -92,6 +93,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<u8>(), proptest::bool::weighted(0.1), any::<u16>())
             .prop_map(|(stream, foreign, seq)| Op::Progress { stream, foreign, seq }),
         1 => (any::<u8>(), any::<u16>()).prop_map(|(stream, seq)| Op::TransmitFailed { stream, seq }),
+        1 => (0u8..3).prop_map(|user| Op::Forget { user }),
     ]
 }
 
@@ -666,10 +668,11 @@ fn run(ops: Vec<Op>) {
     let pick = |n: usize, i: u64| (n > 0).then(|| (i as usize) % n);
     for op in ops {
         let now = Instant::from_micros(model.now);
-        let reaches_tracker =
-            !matches!(op, Op::Advance { .. } | Op::ClockBack { .. } | Op::Open { .. })
-                && !model.streams.is_empty()
-                && (!matches!(op, Op::Cancel { .. }) || !model.events.is_empty());
+        let reaches_tracker = !matches!(
+            op,
+            Op::Advance { .. } | Op::ClockBack { .. } | Op::Open { .. } | Op::Forget { .. }
+        ) && !model.streams.is_empty()
+            && (!matches!(op, Op::Cancel { .. }) || !model.events.is_empty());
         if reaches_tracker || matches!(op, Op::Open { .. }) {
             model.seen = model.seen.max(model.now);
         }
@@ -697,6 +700,23 @@ fn run(ops: Vec<Op>) {
                         client_cum: 0,
                     });
                 }
+            }
+            Op::Forget { user } => {
+                let user = UserId(u64::from(user));
+                let r = tracker.forget_user(user);
+                let open = model.streams.iter().any(|s| s.open && s.user == user);
+                match model.users.get(&user) {
+                    Some(expected) if !open => {
+                        let got = r.expect("a known user without an open stream is forgotten");
+                        same_metrics(&got, expected, "forgotten user");
+                        assert_eq!(model.user_pending.get(&user), Some(&0));
+                        model.users.remove(&user);
+                        model.user_pending.remove(&user);
+                        assert_eq!(tracker.user_metrics(user), None);
+                    }
+                    _ => assert_eq!(r, None, "forgot {user}, unknown or with an open stream"),
+                }
+                assert_eq!(tracker.poll_command(), None, "forget emitted a command");
             }
             Op::Close { stream } => {
                 let Some(s) = pick(model.streams.len(), stream.into()) else { continue };
