@@ -101,6 +101,15 @@ enum Op {
     Connect {
         stream: u8,
     },
+    /// The application closes the stream.
+    Close {
+        stream: u8,
+    },
+    /// The application forgets the user (it has no stream left, or nothing
+    /// happens).
+    Forget {
+        user: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -111,6 +120,8 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (1u16..800).prop_map(|ms| Op::Advance { ms }),
         1 => any::<u8>().prop_map(|stream| Op::Disconnect { stream }),
         1 => any::<u8>().prop_map(|stream| Op::Connect { stream }),
+        1 => any::<u8>().prop_map(|stream| Op::Close { stream }),
+        1 => (0u8..4).prop_map(|user| Op::Forget { user }),
     ]
 }
 
@@ -280,6 +291,21 @@ fn run(ops: Vec<Op>) {
                 w.tracker.handle_connect(now, s, floor).unwrap();
                 w.drain(Some(s));
                 continue;
+            }
+            Op::Close { stream } => {
+                let Some(i) = pick(w.streams.len(), stream) else { continue };
+                let (s, _) = w.streams.remove(i);
+                w.tracker.close_stream(now, s).unwrap();
+            }
+            Op::Forget { user } => {
+                let user = UserId(user.into());
+                let open = w.streams.iter().any(|&(_, u)| u == user);
+                let forgotten = w.tracker.forget_user(user);
+                assert_eq!(forgotten.is_some(), w.users.contains_key(&user) && !open);
+                if forgotten.is_some() {
+                    // Back later, it starts with a full bucket again.
+                    w.users.remove(&user);
+                }
             }
         }
         w.drain(None);
