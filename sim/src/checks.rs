@@ -489,7 +489,6 @@ impl<T: SimTracker> World<T> {
         }
     }
 
-    /// After every step: metrics against the model, and the caps.
     /// `forget_user` of `u`, which has no stream left, returned `returned`:
     /// its metrics, exactly the model's.
     pub(crate) fn check_forgotten(&mut self, u: u32, returned: Option<&acktrack::Metrics>) {
@@ -510,6 +509,7 @@ impl<T: SimTracker> World<T> {
         }
     }
 
+    /// After every step: metrics against the model, and the caps.
     pub(crate) fn check_step(&mut self, user: Option<u32>) {
         if self.violation.is_some() {
             return;
