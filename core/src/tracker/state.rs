@@ -60,7 +60,13 @@ impl Stream {
     }
 }
 
+/// Aligned to a cache line (256 bytes instead of 240): every stream's
+/// record spans four lines, where at a 240-byte stride half of them spanned
+/// five. An input touches its stream's record, which is out of cache when
+/// many streams are busy (`benches/README.md`: 5 % off an in-order
+/// lifecycle at 10M in flight over 10,000 streams).
 #[derive(Debug)]
+#[repr(align(64))]
 pub(super) struct StreamSlot {
     pub(super) generation: u32,
     pub(super) stream: Option<Stream>,
@@ -77,4 +83,17 @@ pub(super) struct User {
     /// events no longer deferred are stale.
     pub(super) deferred: VecDeque<(u32, u32)>,
     pub(super) in_deferred_ring: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StreamSlot;
+
+    /// Every stream record starts on a cache line and covers whole lines.
+    #[test]
+    fn stream_records_sit_on_cache_lines() {
+        assert_eq!(core::mem::align_of::<StreamSlot>(), 64);
+        assert_eq!(core::mem::size_of::<StreamSlot>() % 64, 0);
+        assert_eq!(core::mem::size_of::<StreamSlot>(), 256);
+    }
 }
