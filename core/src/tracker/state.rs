@@ -89,11 +89,11 @@ pub(super) struct User {
 mod tests {
     use super::StreamSlot;
 
-    /// Every stream record starts on a cache line and covers whole lines.
+    /// Every stream record starts on a cache line and spans four: a field
+    /// added to `Stream` that makes it five shows here.
     #[test]
     fn stream_records_sit_on_cache_lines() {
         assert_eq!(core::mem::align_of::<StreamSlot>(), 64);
-        assert_eq!(core::mem::size_of::<StreamSlot>() % 64, 0);
         assert_eq!(core::mem::size_of::<StreamSlot>(), 256);
     }
 }
