@@ -165,9 +165,17 @@ impl Engine {
 
     /// Draws the timeout of attempt `attempts` of the event in `slot`, just
     /// made, stores it and arms the timer. `rto` is its stream's adaptive
-    /// timeout, if it has one.
+    /// timeout, if it has one; `first` the stream and seq of a first
+    /// transmission.
     #[inline(always)]
-    fn schedule_attempt(&mut self, now: Instant, slot: u32, attempts: u32, rto: Option<Duration>) {
+    fn schedule_attempt(
+        &mut self,
+        now: Instant,
+        slot: u32,
+        attempts: u32,
+        rto: Option<Duration>,
+        first: Option<(u32, Seq)>,
+    ) {
         let prev = self.events.prev_delay(slot);
         let policy = &self.config.retry;
         let (d, base) = match rto {
@@ -177,13 +185,175 @@ impl Engine {
         };
         let delay = jitter(policy, d, base, prev, &mut self.rng);
         self.events.set_prev_delay(slot, delay);
-        let (at, pos) = self.events.set_timeout_and_timer(slot, now.add_micros(delay));
+        let (at, pos, ring_timed) = self.events.set_timeout_and_timer(slot, now.add_micros(delay));
         debug_assert_eq!(at, self.events.expiry(slot));
-        let mut store = Store { events: &mut self.events, streams: &mut self.streams };
         if !pos.is_none() {
+            let mut store = Store { events: &mut self.events, streams: &mut self.streams };
             self.wheel.remove(slot, pos, &mut store);
+        } else if ring_timed {
+            self.leave_ring_timing(slot);
         }
+        if let Some((index, seq)) = first {
+            if self.ring_time(index, slot, seq, at) {
+                return;
+            }
+        }
+        let mut store = Store { events: &mut self.events, streams: &mut self.streams };
         self.wheel.insert(slot, at.as_micros(), &mut store);
+    }
+
+    // ----- ring timing -------------------------------------------------------
+    //
+    // A stream sends its events in seq order, and with a fixed first timeout
+    // and the config's deadline their first expiries come in seq order too.
+    // Such events need no wheel entry of their own: they are *ring-timed*.
+    // The stream's one ring timer waits for the oldest of them, and finds the
+    // next one in the seq ring when it fires, as TCP's retransmission timer
+    // does. An ack then touches no timer at all, and the wheel holds one
+    // entry per stream instead of one per event.
+    //
+    // Only a first transmission whose expiry is not before the latest
+    // ring-timed one's is ring-timed (so ring-timed events expire in seq
+    // order); any other timer, and any later one of the same event, is in
+    // the wheel. The ring timer may fire early (its event was acked first):
+    // it then moves to the next one's expiry. Events fire in time order as
+    // before: the ring timer fires one event at a time, then is armed at the
+    // next one's expiry.
+
+    /// Times a first transmission on stream `index`, at `seq`, expiring at `at`, by its
+    /// stream's ring, if that keeps the stream's ring-timed events in expiry
+    /// order. The event has no timer yet.
+    #[inline(always)]
+    fn ring_time(&mut self, index: u32, slot: u32, seq: Seq, at: Instant) -> bool {
+        let s = self.streams[index as usize].stream.as_mut().expect("live stream slot");
+        if at < s.ring_tail_at || s.timers_firing {
+            return false;
+        }
+        self.events.event_mut(slot).set_ring_timed();
+        if s.ring_timed == 0 {
+            s.ring_cursor = seq;
+        }
+        s.ring_timed += 1;
+        s.ring_tail_at = at;
+        if s.ring_timer.is_none() {
+            self.arm_ring_timer(index, at);
+        }
+        debug_assert!(self.stream(index).ring_at <= at);
+        true
+    }
+
+    /// Takes the event's timer out of the wheel, or ends its ring timing.
+    #[inline(always)]
+    fn take_timer(&mut self, slot: u32) {
+        let e = self.events.event(slot);
+        let pos = e.timer();
+        if !pos.is_none() {
+            let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+            self.wheel.remove(slot, pos, &mut store);
+        } else if e.ring_timed() {
+            self.leave_ring_timing(slot);
+        }
+    }
+
+    /// Ends the ring timing of the event in `slot`.
+    #[inline(never)]
+    fn leave_ring_timing(&mut self, slot: u32) {
+        let e = self.events.event_mut(slot);
+        e.set_timer(Pos::NONE);
+        let index = e.stream;
+        let s = self.stream_mut(index);
+        s.ring_timed -= 1;
+        if s.ring_timed == 0 {
+            self.end_ring_timing(index);
+        }
+    }
+
+    /// The stream's last ring-timed event is gone: its ring timer goes too.
+    #[inline(never)]
+    fn end_ring_timing(&mut self, index: u32) {
+        let s = self.stream_mut(index);
+        debug_assert_eq!(s.ring_timed, 0);
+        s.ring_tail_at = Instant::ZERO;
+        self.disarm_ring_timer(index);
+    }
+
+    /// Arms the stream's ring timer, which is not armed, at `at`.
+    fn arm_ring_timer(&mut self, index: u32, at: Instant) {
+        let s = self.stream_mut(index);
+        debug_assert!(s.ring_timer.is_none());
+        s.ring_at = at;
+        let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+        self.wheel.insert(index | STREAM_KEY | RING_KEY, at.as_micros(), &mut store);
+    }
+
+    /// The stream's oldest ring-timed event: its seq, slot and expiry.
+    /// Moves the stream's cursor up to it.
+    fn ring_head(&mut self, index: u32) -> Option<(Seq, u32, Instant)> {
+        let s = self.streams[index as usize].stream.as_mut().expect("live stream slot");
+        if s.ring_timed == 0 {
+            return None;
+        }
+        loop {
+            let (from, end) = (s.ring_cursor.max(s.ring.floor()), s.ring.next_seq());
+            let (seq, slot) =
+                s.ring.next_unresolved(from, end).expect("ring-timed events are unresolved");
+            if self.events.event(slot).ring_timed() {
+                s.ring_cursor = seq;
+                // In flight (any other phase has a wheel timer): its timeout.
+                debug_assert_eq!(self.events.event(slot).phase(), Phase::InFlight);
+                return Some((seq, slot, self.events.timeout(slot)));
+            }
+            s.ring_cursor = seq.next();
+        }
+    }
+
+    /// The stream's ring timer fired (the wheel took it out): fires its
+    /// ring-timed events that are due, oldest first, as long as no other
+    /// timer is due before the next one, then arms it at the next one's
+    /// expiry.
+    fn on_ring_timer(&mut self, now: Instant, index: u32) {
+        debug_assert!(self.stream(index).ring_timer.is_none());
+        // No other timer is due before this time: the wheel fired this one
+        // at it, then each event fired here.
+        let mut clear_until = self.stream(index).ring_at;
+        // The earliest any other timer may fire, looked up when needed.
+        // Timers armed while these events fire are not before `now`.
+        let mut wake = None;
+        let mut head = self.ring_head(index);
+        while let Some((seq, slot, at)) = head {
+            if at > now {
+                // Armed for an event resolved or timed otherwise since.
+                break;
+            }
+            if at > clear_until {
+                let wake = *wake.get_or_insert_with(|| self.wheel.next_wake().unwrap_or(u64::MAX));
+                if wake < at.as_micros() {
+                    // Another timer comes first: the wheel keeps them in order.
+                    break;
+                }
+            }
+            clear_until = at;
+            let s = self.stream_mut(index);
+            s.ring_cursor = seq.next();
+            s.timers_firing = true;
+            self.take_timer(slot);
+            self.on_timer(now, slot);
+            // A first transmission in `on_timer` may have armed it, later.
+            self.disarm_ring_timer(index);
+            head = self.ring_head(index);
+        }
+        if let Some((_, _, at)) = head {
+            self.arm_ring_timer(index, at);
+        }
+    }
+
+    /// Takes the stream's ring timer out of the wheel, if it is there.
+    fn disarm_ring_timer(&mut self, index: u32) {
+        let pos = core::mem::replace(&mut self.stream_mut(index).ring_timer, Pos::NONE);
+        if !pos.is_none() {
+            let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+            self.wheel.remove(index | STREAM_KEY | RING_KEY, pos, &mut store);
+        }
     }
 
     /// First transmission of a queued (or just submitted) event.
@@ -202,7 +372,7 @@ impl Engine {
         e.set_attempts(1);
         e.set_phase(Phase::InFlight);
         self.events.set_sent(slot, now);
-        self.schedule_attempt(now, slot, 1, rto);
+        self.schedule_attempt(now, slot, 1, rto, Some((index, seq)));
         self.metrics.in_flight += 1;
         self.metrics.sent += 1;
         let u = self.users[user as usize].as_mut().expect("live user slot");
@@ -232,7 +402,7 @@ impl Engine {
         e.set_attempts(attempt);
         e.set_phase(Phase::InFlight);
         self.events.set_sent(slot, now);
-        self.schedule_attempt(now, slot, attempt, rto);
+        self.schedule_attempt(now, slot, attempt, rto, None);
         bump!(self, user, retried);
         let event = EventId::new(slot, generation);
         self.commands.push_back(Command::Retry { stream, event, seq, attempt });
@@ -249,11 +419,8 @@ impl Engine {
     #[inline]
     fn arm_at(&mut self, slot: u32, at: Instant) {
         debug_assert_eq!(at, self.events.expiry(slot));
-        let pos = self.event(slot).timer();
+        self.take_timer(slot);
         let mut store = Store { events: &mut self.events, streams: &mut self.streams };
-        if !pos.is_none() {
-            self.wheel.remove(slot, pos, &mut store);
-        }
         self.wheel.insert(slot, at.as_micros(), &mut store);
     }
 
@@ -359,6 +526,11 @@ impl Engine {
         let user = s.user;
         let connected = s.connected;
         let mut skip = None;
+        let mut end_ring_timing = false;
+        if e.ring_timed() {
+            s.ring_timed -= 1;
+            end_ring_timing = s.ring_timed == 0;
+        }
         let u = self.users[user as usize].as_mut().expect("live user slot");
         if let Some(seq) = seq {
             s.ring.resolve(seq);
@@ -417,6 +589,9 @@ impl Engine {
             Outcome::StreamClosed => both!(stream_closed),
         }
         let user_id = u.id;
+        if end_ring_timing {
+            self.end_ring_timing(index);
+        }
         if let Some(seq) = skip {
             self.push_skip(stream_id, seq);
             self.arm_skip_timer(now, index);
@@ -453,7 +628,12 @@ impl Engine {
             let mut store = Store { events: &mut self.events, streams: &mut self.streams };
             let Some(key) = self.wheel.poll(now.as_micros(), &mut store) else { break };
             if key & STREAM_KEY != 0 {
-                self.on_skip_timer(now, key & !STREAM_KEY);
+                let index = key & !(STREAM_KEY | RING_KEY);
+                if key & RING_KEY != 0 {
+                    self.on_ring_timer(now, index);
+                } else {
+                    self.on_skip_timer(now, index);
+                }
             } else {
                 self.on_timer(now, key);
             }
@@ -522,6 +702,7 @@ impl Engine {
         self.arm_skip_timer(now, index);
     }
 
+    #[inline(always)]
     fn on_timer(&mut self, now: Instant, slot: u32) {
         let e = self.event(slot);
         let index = e.stream;
@@ -697,6 +878,9 @@ impl Engine {
 
 /// Wheel keys with this bit name a stream's skip timer; without it, an event.
 pub(super) const STREAM_KEY: u32 = 1 << 31;
+/// With [`STREAM_KEY`]: the stream's ring timer instead of its skip timer.
+/// Stream indices are below it.
+pub(super) const RING_KEY: u32 = 1 << 30;
 
 /// The wheel's view of the slabs: expiries and positions of its keys.
 pub(super) struct Store<'a> {
@@ -708,8 +892,9 @@ impl TimerStore for Store<'_> {
     #[inline]
     fn expiry(&self, key: u32) -> u64 {
         if key & STREAM_KEY != 0 {
-            let s = self.streams[(key & !STREAM_KEY) as usize].stream.as_ref();
-            s.expect("timer of a live stream").skip_at.as_micros()
+            let s = self.streams[(key & !(STREAM_KEY | RING_KEY)) as usize].stream.as_ref();
+            let s = s.expect("timer of a live stream");
+            if key & RING_KEY != 0 { s.ring_at } else { s.skip_at }.as_micros()
         } else {
             self.events.expiry(key).as_micros()
         }
@@ -718,8 +903,13 @@ impl TimerStore for Store<'_> {
     #[inline]
     fn set_pos(&mut self, key: u32, pos: Pos) {
         if key & STREAM_KEY != 0 {
-            let s = self.streams[(key & !STREAM_KEY) as usize].stream.as_mut();
-            s.expect("timer of a live stream").skip_timer = pos;
+            let s = self.streams[(key & !(STREAM_KEY | RING_KEY)) as usize].stream.as_mut();
+            let s = s.expect("timer of a live stream");
+            if key & RING_KEY != 0 {
+                s.ring_timer = pos;
+            } else {
+                s.skip_timer = pos;
+            }
         } else {
             self.events.event_mut(key).set_timer(pos);
         }

@@ -111,8 +111,12 @@ const ATTEMPTS_SHIFT: u32 = 3;
 const ATTEMPTS_MASK: u32 = (1 << 10) - 1;
 const BUCKET_SHIFT: u32 = 13;
 const BUCKET_MASK: u32 = (1 << 9) - 1;
-// Every bucket fits, with `BUCKET_MASK` left over for `Pos::NONE`.
-const _: () = assert!(crate::wheel::BUCKETS < BUCKET_MASK as usize);
+/// The bucket field of an event timed by its stream's ring (see
+/// `Engine::ring_time`): no wheel entry of its own.
+const RING_TIMED: u32 = BUCKET_MASK - 1;
+// Every bucket fits, with `RING_TIMED` and `BUCKET_MASK` (for `Pos::NONE`)
+// left over.
+const _: () = assert!(crate::wheel::BUCKETS < RING_TIMED as usize);
 const DEADLINE_SHIFT: u32 = 22;
 /// The event's deadline is the config's: `submitted_at + retry.deadline`.
 const DEADLINE_DEFAULT: u32 = 0;
@@ -221,19 +225,33 @@ impl Event {
         self.seq_timeout = (self.seq_timeout & !SEQ_MASK) | (seq.0 as u32 & SEQ_MASK);
     }
 
-    /// Where its timer sits in the wheel.
+    /// Where its timer sits in the wheel (`Pos::NONE` if it has no wheel
+    /// entry: no timer, or a ring-timed one).
     pub(super) fn timer(&self) -> Pos {
         match self.field(BUCKET_SHIFT, BUCKET_MASK) {
-            BUCKET_MASK => Pos::NONE,
+            BUCKET_MASK | RING_TIMED => Pos::NONE,
             bucket => Pos::new(bucket as u16, self.timer_index),
         }
     }
 
+    /// Sets where its timer sits in the wheel; this ends ring timing.
     pub(super) fn set_timer(&mut self, pos: Pos) {
         let bucket = if pos.is_none() { BUCKET_MASK } else { u32::from(pos.bucket()) };
-        debug_assert!(pos.is_none() || bucket < BUCKET_MASK);
+        debug_assert!(pos.is_none() || bucket < RING_TIMED);
         self.set_field(BUCKET_SHIFT, BUCKET_MASK, bucket);
         self.timer_index = pos.index();
+    }
+
+    /// Whether its timer is its stream's ring timer (it fires in seq order
+    /// with the stream's other ring-timed events).
+    pub(super) fn ring_timed(&self) -> bool {
+        self.field(BUCKET_SHIFT, BUCKET_MASK) == RING_TIMED
+    }
+
+    /// Times it by its stream's ring. It must have no wheel entry (any
+    /// position it still records is dropped).
+    pub(super) fn set_ring_timed(&mut self) {
+        self.set_field(BUCKET_SHIFT, BUCKET_MASK, RING_TIMED);
     }
 
     fn deadline_kind(&self) -> u32 {
@@ -530,9 +548,14 @@ impl Events {
     }
 
     /// [`set_timeout`](Self::set_timeout), also returning where the event's
-    /// timer sits now (to be moved).
+    /// timer sits now (to be moved): its wheel position, and whether it is
+    /// ring-timed.
     #[inline(always)]
-    pub(super) fn set_timeout_and_timer(&mut self, slot: u32, timeout: Instant) -> (Instant, Pos) {
+    pub(super) fn set_timeout_and_timer(
+        &mut self,
+        slot: u32,
+        timeout: Instant,
+    ) -> (Instant, Pos, bool) {
         // One lookup of the slot: the deadline's tables are other fields.
         let Events { slots, deadline_default, spans, deadlines, timeouts, .. } = self;
         let e = slots[slot].event.as_mut().expect("live event slot");
@@ -552,7 +575,7 @@ impl Events {
         } else if was_table {
             timeouts.remove(&slot);
         }
-        (timeout.min(deadline), e.timer())
+        (timeout.min(deadline), e.timer(), e.ring_timed())
     }
 
     /// When the event's timer fires: the earlier of its attempt timeout
@@ -668,6 +691,15 @@ mod tests {
         e.set_timer(Pos::NONE);
         assert!(e.timer().is_none());
         assert_eq!(e.attempts(), 1000);
+        // Ring timing: no wheel entry, and a wheel entry ends it.
+        assert!(!e.ring_timed());
+        e.set_ring_timed();
+        assert!(e.ring_timed());
+        assert!(e.timer().is_none());
+        assert_eq!((e.attempts(), e.phase()), (1000, Phase::Paused));
+        e.set_timer(Pos::new(448, 3));
+        assert!(!e.ring_timed());
+        assert_eq!(e.timer(), Pos::new(448, 3));
     }
 
     #[test]

@@ -112,6 +112,8 @@ impl Engine {
             bump!(self, owner, acks_duplicate);
         }
         let s = self.stream_mut(index);
+        // Its timers no longer fire unanswered (see `Stream::timers_firing`).
+        s.timers_firing &= newly == 0;
         let below = s.client_cumulative.0;
         s.abandoned.remove_below(below);
         self.after_stream_input(now, index);

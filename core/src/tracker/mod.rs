@@ -459,8 +459,11 @@ impl Engine {
                 (index, slot.generation)
             }
             None => {
+                // Below `RING_KEY`, so that the wheel keys of its timers are unique.
                 let index = u32::try_from(self.streams.len())
-                    .map_err(|_| OpenError::TooManyStreams { max })?;
+                    .ok()
+                    .filter(|&index| index < engine::RING_KEY)
+                    .ok_or(OpenError::TooManyStreams { max })?;
                 self.streams.push(StreamSlot { generation: 0, stream: Some(stream) });
                 (index, 0)
             }
@@ -493,6 +496,7 @@ impl Engine {
             self.finish(now, slot, crate::command::Outcome::StreamClosed);
         }
         self.disarm_skip(index);
+        debug_assert!(self.stream(index).ring_timer.is_none(), "no ring-timed event is left");
         let slot = &mut self.streams[index as usize];
         let closed = slot.stream.take().expect("checked above");
         if slot.generation < u32::MAX {
@@ -753,6 +757,106 @@ mod tests {
         assert_eq!(finished, 3000);
         // …and once it has, room for the usual few only.
         assert_eq!(t.engine.commands.capacity(), 1024);
+    }
+
+    #[test]
+    fn a_streams_in_order_sends_share_one_wheel_entry() {
+        let mut config = Config::default();
+        config.retry.jitter = crate::config::Jitter::None;
+        config.rto = None;
+        config.flow.window = 4096;
+        let mut t: Tracker<()> = Tracker::new(config).unwrap();
+        let stream = t.open_stream(Instant::ZERO, UserId(1)).unwrap();
+        for i in 0..1000 {
+            t.submit(Instant::from_micros(i), stream, (), SubmitOptions::default()).unwrap();
+        }
+        while t.poll_command().is_some() {}
+        assert_eq!(t.engine.wheel.len(), 1, "the stream's ring timer only");
+        assert_eq!(
+            t.poll_timeout(),
+            Some(Instant::ZERO.saturating_add(config.retry.initial_delay))
+        );
+        // A timer before the latest ring-timed one has its own entry.
+        let short = SubmitOptions::with_deadline(Duration::from_millis(1));
+        t.submit(Instant::from_micros(1000), stream, (), short).unwrap();
+        assert_eq!(t.engine.wheel.len(), 2);
+        let ack = Ack { stream, cumulative: Seq(1001), ranges: Vec::new(), echo: None };
+        t.handle_ack(Instant::from_micros(1001), UserId(1), &ack).unwrap();
+        assert_eq!(t.engine.wheel.len(), 0);
+        assert_eq!(t.poll_timeout(), None);
+    }
+
+    /// A tracker whose first timeouts come in send order (100 ms, no
+    /// jitter, no adaptive timeout), with one stream.
+    fn ring_timed_tracker() -> (Tracker<()>, StreamId) {
+        let mut config = Config::default();
+        config.retry.jitter = crate::config::Jitter::None;
+        config.retry.initial_delay = Duration::from_millis(100);
+        config.rto = None;
+        let mut t: Tracker<()> = Tracker::new(config).unwrap();
+        let stream = t.open_stream(Instant::ZERO, UserId(1)).unwrap();
+        (t, stream)
+    }
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    fn submit_at(t: &mut Tracker<()>, now: Instant, stream: StreamId, options: SubmitOptions) {
+        t.submit(now, stream, (), options).unwrap();
+        while t.poll_command().is_some() {}
+    }
+
+    fn ack_below(t: &mut Tracker<()>, now: Instant, stream: StreamId, cumulative: u64) {
+        let ack = Ack { stream, cumulative: Seq(cumulative), ranges: Vec::new(), echo: None };
+        t.handle_ack(now, UserId(1), &ack).unwrap();
+        while t.poll_command().is_some() {}
+    }
+
+    #[test]
+    fn events_sent_at_the_same_time_share_the_ring_timer() {
+        let (mut t, stream) = ring_timed_tracker();
+        for _ in 0..3 {
+            submit_at(&mut t, ms(5), stream, SubmitOptions::default());
+        }
+        assert_eq!(t.engine.wheel.len(), 1);
+    }
+
+    #[test]
+    fn ring_timing_starts_afresh_once_its_events_are_gone() {
+        let (mut t, stream) = ring_timed_tracker();
+        // Times out at 100 ms; acked, so the stream has no ring-timed event.
+        submit_at(&mut t, ms(0), stream, SubmitOptions::default());
+        ack_below(&mut t, ms(1), stream, 1);
+        assert_eq!(t.engine.wheel.len(), 0);
+        // Expiring at 60 ms, before the gone one's 100 ms: ring-timed, and
+        // the next one (120 ms) with it.
+        let short = SubmitOptions::with_deadline(Duration::from_millis(50));
+        submit_at(&mut t, ms(10), stream, short);
+        submit_at(&mut t, ms(20), stream, SubmitOptions::default());
+        assert_eq!(t.engine.wheel.len(), 1);
+    }
+
+    #[test]
+    fn a_stream_whose_timers_fire_times_new_events_by_the_wheel_until_an_ack() {
+        let (mut t, stream) = ring_timed_tracker();
+        submit_at(&mut t, ms(0), stream, SubmitOptions::default());
+        assert_eq!(t.engine.wheel.len(), 1, "the ring timer");
+        // Its timer fires: the retry has a wheel entry, the ring timer goes.
+        t.handle_timeout(ms(100));
+        while t.poll_command().is_some() {}
+        assert_eq!(t.engine.wheel.len(), 1);
+        // While the stream's timers fire unanswered, new events get wheel
+        // entries of their own…
+        submit_at(&mut t, ms(101), stream, SubmitOptions::default());
+        submit_at(&mut t, ms(102), stream, SubmitOptions::default());
+        assert_eq!(t.engine.wheel.len(), 3);
+        // …until the client confirms something.
+        ack_below(&mut t, ms(103), stream, 1);
+        assert_eq!(t.engine.wheel.len(), 2);
+        submit_at(&mut t, ms(104), stream, SubmitOptions::default());
+        submit_at(&mut t, ms(105), stream, SubmitOptions::default());
+        assert_eq!(t.engine.wheel.len(), 3, "two own entries and the ring timer");
     }
 
     #[test]

@@ -37,6 +37,21 @@ pub(super) struct Stream {
     pub(super) skip_timer: Pos,
     pub(super) skip_at: Instant,
     pub(super) skip_resends: u32,
+    /// Ring timing (`Engine::ring_time`): how many of the stream's events
+    /// are ring-timed, the seq from which the oldest is searched (none is
+    /// below it), and the expiry of the newest (a new one may not be earlier).
+    pub(super) ring_timed: u32,
+    pub(super) ring_cursor: Seq,
+    pub(super) ring_tail_at: Instant,
+    /// The ring timer: where it sits in the wheel, and when it fires (never
+    /// after the oldest ring-timed event's expiry).
+    pub(super) ring_timer: Pos,
+    pub(super) ring_at: Instant,
+    /// The ring timer fired an event since the client last confirmed one:
+    /// the stream's timers are firing, so new first transmissions are timed
+    /// by the wheel (its entries cost less than the ring timer when they
+    /// fire, and more when they do not).
+    pub(super) timers_firing: bool,
 }
 
 impl Stream {
@@ -56,6 +71,12 @@ impl Stream {
             skip_timer: Pos::NONE,
             skip_at: Instant::MAX,
             skip_resends: 0,
+            ring_timed: 0,
+            ring_cursor: Seq(0),
+            ring_tail_at: Instant::ZERO,
+            ring_timer: Pos::NONE,
+            ring_at: Instant::ZERO,
+            timers_firing: false,
         }
     }
 }
@@ -94,6 +115,6 @@ mod tests {
     #[test]
     fn stream_records_sit_on_cache_lines() {
         assert_eq!(core::mem::align_of::<StreamSlot>(), 64);
-        assert_eq!(core::mem::size_of::<StreamSlot>(), 256);
+        assert_eq!(core::mem::size_of::<StreamSlot>(), 320);
     }
 }

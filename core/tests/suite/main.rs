@@ -36,6 +36,7 @@ mod receiver_delivery;
 mod receiver_props;
 mod receiver_skip;
 mod retry_budget;
+mod ring_timing;
 mod slot_reuse;
 mod spurious_retry;
 mod time_regression;
