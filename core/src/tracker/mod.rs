@@ -300,7 +300,9 @@ impl<P> Tracker<P> {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called,
     /// or `None` if nothing is waiting on time. Never later than the next
     /// retry, expiry or skip; it may be earlier (the timer wheel then only
-    /// moves far timers closer), so a call at that time may do nothing visible.
+    /// moves far timers closer, or a stream's timer finds that the event it
+    /// waited for was acked and moves on to the next), so a call at that
+    /// time may do nothing visible.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.engine.poll_timeout()
@@ -399,6 +401,12 @@ pub(super) struct Engine {
     open_streams: u32,
 }
 
+/// The index of a stream slot appended to `len` slots, if it has one: below
+/// [`engine::RING_KEY`], so that the wheel keys of its timers are unique.
+fn new_stream_index(len: usize) -> Option<u32> {
+    u32::try_from(len).ok().filter(|&index| index < engine::RING_KEY)
+}
+
 impl Engine {
     /// See `Tracker::new`.
     pub(super) fn new(config: Config) -> Result<Self, ConfigError> {
@@ -459,10 +467,7 @@ impl Engine {
                 (index, slot.generation)
             }
             None => {
-                // Below `RING_KEY`, so that the wheel keys of its timers are unique.
-                let index = u32::try_from(self.streams.len())
-                    .ok()
-                    .filter(|&index| index < engine::RING_KEY)
+                let index = new_stream_index(self.streams.len())
                     .ok_or(OpenError::TooManyStreams { max })?;
                 self.streams.push(StreamSlot { generation: 0, stream: Some(stream) });
                 (index, 0)
@@ -857,6 +862,15 @@ mod tests {
         submit_at(&mut t, ms(104), stream, SubmitOptions::default());
         submit_at(&mut t, ms(105), stream, SubmitOptions::default());
         assert_eq!(t.engine.wheel.len(), 3, "two own entries and the ring timer");
+    }
+
+    #[test]
+    fn stream_indices_stay_below_the_ring_timer_bit() {
+        let last = engine::RING_KEY - 1;
+        assert_eq!(new_stream_index(0), Some(0));
+        assert_eq!(new_stream_index(last as usize), Some(last));
+        assert_eq!(new_stream_index(engine::RING_KEY as usize), None);
+        assert_eq!(new_stream_index(usize::MAX), None);
     }
 
     #[test]
