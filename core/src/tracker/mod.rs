@@ -290,11 +290,18 @@ impl<P> Tracker<P> {
             }
             Command::Skip { stream, seqs } => Command::Skip { stream, seqs },
             Command::Finish { event, user, outcome, payload: slot } => {
-                let payload = self.payloads[slot].take().expect("a finished event's payload");
-                self.engine.release(slot);
-                Command::Finish { event, user, outcome, payload }
+                Command::Finish { event, user, outcome, payload: self.hand_back(slot) }
             }
         })
+    }
+
+    /// The payload of the finished event that was in `slot`, which may now
+    /// be reused. Out of line: the other commands need no registers for it.
+    #[inline(never)]
+    fn hand_back(&mut self, slot: u32) -> P {
+        let payload = self.payloads[slot].take().expect("a finished event's payload");
+        self.engine.release(slot);
+        payload
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called,
@@ -527,29 +534,11 @@ impl Engine {
         let now = self.advance(now);
         let index = self.stream_index(stream)?;
         if let Err(error) = self.check_submit(index, &options) {
-            let user = self.stream(index).user;
-            let field: Option<fn(&mut Metrics)> = match error {
-                SubmitError::StreamQueueFull { .. } => {
-                    Some(|m: &mut Metrics| m.rejected_stream_queue += 1)
-                }
-                SubmitError::UserPendingFull { .. } => {
-                    Some(|m: &mut Metrics| m.rejected_user_cap += 1)
-                }
-                SubmitError::GlobalPendingFull { .. } => {
-                    Some(|m: &mut Metrics| m.rejected_global_cap += 1)
-                }
-                _ => None,
-            };
-            if let Some(bump) = field {
-                bump(&mut self.metrics);
-                bump(&mut self.user_mut(user).metrics);
-            }
+            self.count_rejection(index, &error);
             return Err(error);
         }
         if let Some(key) = options.conflation_key {
-            if let Some(&old) = self.stream(index).conflation.get(&key) {
-                self.finish(now, old, crate::command::Outcome::Superseded);
-            }
+            self.supersede(now, index, key);
         }
         let deadline_span = options.deadline.unwrap_or(self.config.retry.deadline);
         let user = self.stream(index).user;
@@ -571,22 +560,61 @@ impl Engine {
         if s.connected && s.queued == 0 && s.ring.span() < window {
             self.transmit_first(now, slot);
         } else {
-            let window_full = s.ring.span() >= window;
-            s.queue.push_back((slot, id.generation()));
-            s.queued += 1;
-            self.metrics.queued += 1;
-            let u = self.user_mut(user);
-            u.metrics.queued += 1;
-            if window_full {
-                u.metrics.window_full_events += 1;
-                self.metrics.window_full_events += 1;
-            }
-            self.arm(slot);
-            // A superseded event may have freed room for the queue's head.
-            self.pump(now, index);
+            self.enqueue(now, index, slot, id.generation());
         }
         self.after_input(now);
         Ok(id)
+    }
+
+    /// Counts a submit the caps rejected, globally and for the stream's user.
+    #[cold]
+    #[inline(never)]
+    fn count_rejection(&mut self, index: u32, error: &SubmitError) {
+        let user = self.stream(index).user;
+        let field: Option<fn(&mut Metrics)> = match error {
+            SubmitError::StreamQueueFull { .. } => {
+                Some(|m: &mut Metrics| m.rejected_stream_queue += 1)
+            }
+            SubmitError::UserPendingFull { .. } => Some(|m: &mut Metrics| m.rejected_user_cap += 1),
+            SubmitError::GlobalPendingFull { .. } => {
+                Some(|m: &mut Metrics| m.rejected_global_cap += 1)
+            }
+            _ => None,
+        };
+        if let Some(bump) = field {
+            bump(&mut self.metrics);
+            bump(&mut self.user_mut(user).metrics);
+        }
+    }
+
+    /// Finishes the stream's pending event with conflation key `key`, if
+    /// any, as superseded by a new submit.
+    #[inline(never)]
+    fn supersede(&mut self, now: Instant, index: u32, key: u64) {
+        if let Some(&old) = self.stream(index).conflation.get(&key) {
+            self.finish(now, old, crate::command::Outcome::Superseded);
+        }
+    }
+
+    /// Queues a just-submitted event that cannot be sent yet (disconnected,
+    /// window full, or others queued before it).
+    #[inline(never)]
+    fn enqueue(&mut self, now: Instant, index: u32, slot: u32, generation: u32) {
+        let window = u64::from(self.config.flow.window);
+        let s = self.stream_mut(index);
+        let (user, window_full) = (s.user, s.ring.span() >= window);
+        s.queue.push_back((slot, generation));
+        s.queued += 1;
+        self.metrics.queued += 1;
+        let u = self.user_mut(user);
+        u.metrics.queued += 1;
+        if window_full {
+            u.metrics.window_full_events += 1;
+            self.metrics.window_full_events += 1;
+        }
+        self.arm(slot);
+        // A superseded event may have freed room for the queue's head.
+        self.pump(now, index);
     }
 
     /// See `Tracker::cancel`.
