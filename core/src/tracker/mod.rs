@@ -792,40 +792,15 @@ mod tests {
         assert_eq!(t.engine.commands.capacity(), 1024);
     }
 
-    #[test]
-    fn a_streams_in_order_sends_share_one_wheel_entry() {
-        let mut config = Config::default();
-        config.retry.jitter = crate::config::Jitter::None;
-        config.rto = None;
-        config.flow.window = 4096;
-        let mut t: Tracker<()> = Tracker::new(config).unwrap();
-        let stream = t.open_stream(Instant::ZERO, UserId(1)).unwrap();
-        for i in 0..1000 {
-            t.submit(Instant::from_micros(i), stream, (), SubmitOptions::default()).unwrap();
-        }
-        while t.poll_command().is_some() {}
-        assert_eq!(t.engine.wheel.len(), 1, "the stream's ring timer only");
-        assert_eq!(
-            t.poll_timeout(),
-            Some(Instant::ZERO.saturating_add(config.retry.initial_delay))
-        );
-        // A timer before the latest ring-timed one has its own entry.
-        let short = SubmitOptions::with_deadline(Duration::from_millis(1));
-        t.submit(Instant::from_micros(1000), stream, (), short).unwrap();
-        assert_eq!(t.engine.wheel.len(), 2);
-        let ack = Ack { stream, cumulative: Seq(1001), ranges: Vec::new(), echo: None };
-        t.handle_ack(Instant::from_micros(1001), UserId(1), &ack).unwrap();
-        assert_eq!(t.engine.wheel.len(), 0);
-        assert_eq!(t.poll_timeout(), None);
-    }
-
     /// A tracker whose first timeouts come in send order (100 ms, no
-    /// jitter, no adaptive timeout), with one stream.
+    /// jitter, no adaptive timeout), with one stream and room for 1001
+    /// events in flight on it.
     fn ring_timed_tracker() -> (Tracker<()>, StreamId) {
         let mut config = Config::default();
         config.retry.jitter = crate::config::Jitter::None;
         config.retry.initial_delay = Duration::from_millis(100);
         config.rto = None;
+        config.flow.window = 4096;
         let mut t: Tracker<()> = Tracker::new(config).unwrap();
         let stream = t.open_stream(Instant::ZERO, UserId(1)).unwrap();
         (t, stream)
@@ -844,6 +819,23 @@ mod tests {
         let ack = Ack { stream, cumulative: Seq(cumulative), ranges: Vec::new(), echo: None };
         t.handle_ack(now, UserId(1), &ack).unwrap();
         while t.poll_command().is_some() {}
+    }
+
+    #[test]
+    fn a_streams_in_order_sends_share_one_wheel_entry() {
+        let (mut t, stream) = ring_timed_tracker();
+        for i in 0..1000 {
+            submit_at(&mut t, Instant::from_micros(i), stream, SubmitOptions::default());
+        }
+        assert_eq!(t.engine.wheel.len(), 1, "the stream's ring timer only");
+        assert_eq!(t.poll_timeout(), Some(ms(100)), "the first event's timeout");
+        // A timer before the latest ring-timed one has its own entry.
+        let short = SubmitOptions::with_deadline(Duration::from_millis(1));
+        submit_at(&mut t, Instant::from_micros(1000), stream, short);
+        assert_eq!(t.engine.wheel.len(), 2);
+        ack_below(&mut t, Instant::from_micros(1001), stream, 1001);
+        assert_eq!(t.engine.wheel.len(), 0);
+        assert_eq!(t.poll_timeout(), None);
     }
 
     #[test]

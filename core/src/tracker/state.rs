@@ -81,11 +81,12 @@ impl Stream {
     }
 }
 
-/// Aligned to a cache line (256 bytes instead of 240): every stream's
-/// record spans four lines, where at a 240-byte stride half of them spanned
-/// five. An input touches its stream's record, which is out of cache when
-/// many streams are busy (`benches/README.md`: 5 % off an in-order
-/// lifecycle at 10M in flight over 10,000 streams).
+/// Aligned to a cache line: every stream's record starts on one and spans
+/// whole lines (five, 320 bytes, since ring timing added its fields; four
+/// before). Unaligned, records straddle one line more in places. An input
+/// touches its stream's record, which is out of cache when many streams are
+/// busy (`benches/README.md`: aligning took 5 % off an in-order lifecycle at
+/// 10M in flight over 10,000 streams, when records were 240 bytes).
 #[derive(Debug)]
 #[repr(align(64))]
 pub(super) struct StreamSlot {
@@ -110,8 +111,8 @@ pub(super) struct User {
 mod tests {
     use super::StreamSlot;
 
-    /// Every stream record starts on a cache line and spans four: a field
-    /// added to `Stream` that makes it five shows here.
+    /// Every stream record starts on a cache line and spans five: a field
+    /// added to `Stream` that makes it six shows here.
     #[test]
     fn stream_records_sit_on_cache_lines() {
         assert_eq!(core::mem::align_of::<StreamSlot>(), 64);
