@@ -149,17 +149,25 @@ pub struct LatencySummary {
 
 /// What a tracker (or one user of it) has done. Counters only grow; gauges
 /// (`in_flight`, `queued`, `streams`) are current values.
+///
+/// The fields every event's lifecycle updates come first, in this order
+/// (`repr(C)`), so that they share two cache lines of a user's record.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[repr(C)]
 pub struct Metrics {
     /// Events accepted by `submit`.
     pub submitted: u64,
     /// First transmissions (`Command::Send`).
     pub sent: u64,
-    /// Retransmissions (`Command::Retry`).
-    pub retried: u64,
     /// Events finished `Confirmed`.
     pub confirmed: u64,
+    /// Gauge: transmitted events not yet finished.
+    pub in_flight: u64,
+    /// Confirmation latency (submit to confirming ack).
+    pub latency: LatencyHistogram,
+    /// Retransmissions (`Command::Retry`).
+    pub retried: u64,
     /// Events finished `Expired { reason: Deadline }`.
     pub expired_deadline: u64,
     /// Events finished `Expired { reason: AttemptsExhausted }`.
@@ -209,14 +217,10 @@ pub struct Metrics {
     pub skips_resent: u64,
     /// Transmissions the driver reported as failed.
     pub transmit_failures: u64,
-    /// Gauge: transmitted events not yet finished.
-    pub in_flight: u64,
     /// Gauge: events waiting for the window (or a connection).
     pub queued: u64,
     /// Gauge: open streams.
     pub streams: u64,
-    /// Confirmation latency (submit to confirming ack).
-    pub latency: LatencyHistogram,
 }
 
 impl Metrics {

@@ -274,6 +274,11 @@ impl SeqSet {
         self.words.get(word).is_some_and(|w| w & (1 << (seq % 64)) != 0)
     }
 
+    /// Whether the set holds no seq.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
     /// Forgets every seq below `seq`.
     #[inline]
     pub(crate) fn remove_below(&mut self, seq: u64) {

@@ -1,5 +1,6 @@
 //! The tracker's internals: slabs, transmission, timers, budgets, finishing.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -106,7 +107,11 @@ impl Engine {
             metrics: Metrics::default(),
             pending: 0,
             streams: 0,
-            budget: self.config.user_retry_budget.as_ref().map(|b| TokenBucket::new(b, now)),
+            budget: self
+                .config
+                .user_retry_budget
+                .as_ref()
+                .map(|b| Box::new(TokenBucket::new(b, now))),
             deferred: Default::default(),
             in_deferred_ring: false,
         };
@@ -367,7 +372,10 @@ impl Engine {
         debug_assert!(s.ring.span() < 1 << 24, "the window bounds the span");
         let seq = s.ring.push(slot);
         s.in_flight += 1;
-        let (user, rto) = (s.user, s.rtt.as_ref().map(RttEstimator::rto));
+        // Streams have an estimator iff the config asks for one: checked
+        // first, so the usual lifecycle leaves the record's cold lines alone.
+        let adaptive = self.config.rto.is_some();
+        let (user, rto) = (s.user, s.rtt.as_ref().filter(|_| adaptive).map(RttEstimator::rto));
         e.set_seq(seq);
         e.set_attempts(1);
         e.set_phase(Phase::InFlight);
@@ -539,6 +547,7 @@ impl Engine {
                 skip = Some(seq);
                 let next = s.ring.next_seq().0;
                 s.abandoned.insert(seq.0, next, u64::from(window));
+                s.abandoned_any = true;
             }
             self.metrics.in_flight -= 1;
             u.metrics.in_flight -= 1;

@@ -93,7 +93,7 @@ impl Engine {
         let late = echoed.is_none()
             && ack.echo.is_some_and(|echo| {
                 let (next, window) = (s.ring.next_seq().0, u64::from(self.config.flow.window));
-                s.abandoned.contains(echo.seq.0, next, window)
+                s.abandoned_any && s.abandoned.contains(echo.seq.0, next, window)
             });
         if let Some((echo, attempts, sent_at)) = echo_confirmed {
             if echo.attempt == attempts {
@@ -114,8 +114,11 @@ impl Engine {
         let s = self.stream_mut(index);
         // Its timers no longer fire unanswered (see `Stream::timers_firing`).
         s.timers_firing &= newly == 0;
-        let below = s.client_cumulative.0;
-        s.abandoned.remove_below(below);
+        if s.abandoned_any {
+            let below = s.client_cumulative.0;
+            s.abandoned.remove_below(below);
+            s.abandoned_any = !s.abandoned.is_empty();
+        }
         self.after_stream_input(now, index);
         Ok(())
     }

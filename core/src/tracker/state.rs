@@ -1,6 +1,7 @@
 //! The tracker's records of streams and users, in generational slabs (events
 //! are in `events.rs`).
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 
 use crate::budget::TokenBucket;
@@ -12,46 +13,60 @@ use crate::rtt::RttEstimator;
 use crate::time::Instant;
 use crate::wheel::Pos;
 
+/// A stream's record, in this order (`repr(C)`): what every event's
+/// lifecycle reads or writes fills the first two cache lines of its
+/// [`StreamSlot`] (with the slot's generation), the abandoned set the third,
+/// and what only some inputs touch (adaptive timeout, conflation keys, the
+/// queue) the rest. With the compiler's order a lifecycle touched all five.
 #[derive(Debug)]
+#[repr(C)]
 pub(super) struct Stream {
-    pub(super) user: u32,
-    pub(super) connected: bool,
+    // First line, after the slot's generation.
     pub(super) ring: SeqRing,
-    /// (event slot, generation); entries of finished events are stale.
-    pub(super) queue: VecDeque<(u32, u32)>,
     /// Live entries in `queue`.
     pub(super) queued: u32,
     /// Transmitted, unfinished events.
     pub(super) in_flight: u32,
-    pub(super) conflation: BTreeMap<u64, u32>,
-    pub(super) rtt: Option<RttEstimator>,
-    pub(super) window_full_since: Option<Instant>,
-    /// Abandoned seqs the client has not acked past yet, to tell late acks
-    /// apart. Only those within a window below the next seq are kept.
-    pub(super) abandoned: SeqSet,
-    /// The client's cumulative ack: the highest it acked since it last
-    /// connected, or its resume point.
-    pub(super) client_cumulative: Seq,
-    /// The skip timer: where it sits in the wheel, when it fires, and how
-    /// often skips were resent since the client last made progress.
-    pub(super) skip_timer: Pos,
-    pub(super) skip_at: Instant,
-    pub(super) skip_resends: u32,
     /// Ring timing (`Engine::ring_time`): how many of the stream's events
     /// are ring-timed, the seq from which the oldest is searched (none is
     /// below it), and the expiry of the newest (a new one may not be earlier).
     pub(super) ring_timed: u32,
-    pub(super) ring_cursor: Seq,
+    pub(super) user: u32,
+    // Second line.
+    /// The client's cumulative ack: the highest it acked since it last
+    /// connected, or its resume point.
+    pub(super) client_cumulative: Seq,
     pub(super) ring_tail_at: Instant,
-    /// The ring timer: where it sits in the wheel, and when it fires (never
-    /// after the oldest ring-timed event's expiry).
-    pub(super) ring_timer: Pos,
+    /// The ring timer: when it fires (never after the oldest ring-timed
+    /// event's expiry), and where it sits in the wheel.
     pub(super) ring_at: Instant,
+    pub(super) ring_timer: Pos,
+    /// The skip timer: where it sits in the wheel, how often skips were
+    /// resent since the client last made progress (and, below, when it
+    /// fires).
+    pub(super) skip_timer: Pos,
+    pub(super) window_full_since: Option<Instant>,
+    pub(super) skip_resends: u32,
+    pub(super) connected: bool,
     /// The ring timer fired an event since the client last confirmed one:
     /// the stream's timers are firing, so new first transmissions are timed
     /// by the wheel (its entries cost less than the ring timer when they
     /// fire, and more when they do not).
     pub(super) timers_firing: bool,
+    /// `abandoned` may hold seqs (it does not when this is false), so that
+    /// an ack reads the third line only when it may have work there.
+    pub(super) abandoned_any: bool,
+    // Third line.
+    /// Abandoned seqs the client has not acked past yet, to tell late acks
+    /// apart. Only those within a window below the next seq are kept.
+    pub(super) abandoned: SeqSet,
+    pub(super) ring_cursor: Seq,
+    pub(super) skip_at: Instant,
+    // The rest.
+    pub(super) rtt: Option<RttEstimator>,
+    pub(super) conflation: BTreeMap<u64, u32>,
+    /// (event slot, generation); entries of finished events are stale.
+    pub(super) queue: VecDeque<(u32, u32)>,
 }
 
 impl Stream {
@@ -67,6 +82,7 @@ impl Stream {
             rtt: rto.map(RttEstimator::new),
             window_full_since: None,
             abandoned: SeqSet::default(),
+            abandoned_any: false,
             client_cumulative: Seq(0),
             skip_timer: Pos::NONE,
             skip_at: Instant::MAX,
@@ -88,19 +104,30 @@ impl Stream {
 /// busy (`benches/README.md`: aligning took 5 % off an in-order lifecycle at
 /// 10M in flight over 10,000 streams, when records were 240 bytes).
 #[derive(Debug)]
-#[repr(align(64))]
+#[repr(C, align(64))]
 pub(super) struct StreamSlot {
     pub(super) generation: u32,
     pub(super) stream: Option<Stream>,
 }
 
+/// A user's record. What every event's lifecycle touches (the id, the
+/// pending count, whether a retry budget applies, and the first fields of
+/// `Metrics`: its counters of sends and confirmations, the in-flight gauge and
+/// the latency histogram's header) sits in the first 104 bytes, in this order
+/// (`repr(C)`), inside the record's first two cache lines, which the
+/// 128-byte alignment makes a pair the hardware fetches together. With the
+/// compiler's order those fields spread over five lines of a 392-byte
+/// record (`benches/README.md`).
 #[derive(Debug)]
+#[repr(C, align(128))]
 pub(super) struct User {
     pub(super) id: UserId,
-    pub(super) metrics: Metrics,
     pub(super) pending: u32,
     pub(super) streams: u32,
-    pub(super) budget: Option<TokenBucket>,
+    /// Boxed: a pointer here rather than the bucket's 48 bytes, so the hot
+    /// fields stay together (budgets are per-user state, not per event).
+    pub(super) budget: Option<Box<TokenBucket>>,
+    pub(super) metrics: Metrics,
     /// (event slot, generation) of deferred retries, oldest first; entries of
     /// events no longer deferred are stale.
     pub(super) deferred: VecDeque<(u32, u32)>,
@@ -110,9 +137,73 @@ pub(super) struct User {
 #[cfg(test)]
 mod tests {
     use super::StreamSlot;
+    use crate::time::Instant;
+    use crate::wheel::Pos;
 
     /// Every stream record starts on a cache line and spans five: a field
     /// added to `Stream` that makes it six shows here.
+    /// A user's record: the fields every lifecycle touches are within its
+    /// first 128 bytes, which start on a 128-byte boundary.
+    #[test]
+    fn a_users_hot_fields_share_its_first_two_lines() {
+        use super::User;
+        use crate::metrics::Metrics;
+        use core::mem::{align_of, offset_of, size_of};
+        assert_eq!(align_of::<User>(), 128);
+        assert_eq!(size_of::<User>(), 384);
+        let metrics = offset_of!(User, metrics);
+        for end in [
+            offset_of!(User, id) + 8,
+            offset_of!(User, pending) + 4,
+            offset_of!(User, budget) + 8,
+            metrics + offset_of!(Metrics, submitted) + 8,
+            metrics + offset_of!(Metrics, sent) + 8,
+            metrics + offset_of!(Metrics, confirmed) + 8,
+            metrics + offset_of!(Metrics, in_flight) + 8,
+            metrics + offset_of!(Metrics, latency) + size_of::<crate::metrics::LatencyHistogram>(),
+        ] {
+            assert!(end <= 128, "a hot field ends at byte {end}");
+        }
+    }
+
+    /// What a lifecycle touches of a stream's record is in the first two
+    /// lines of its slot, the abandoned set in the third.
+    #[test]
+    fn a_streams_hot_fields_share_its_first_two_lines() {
+        use super::Stream;
+        use crate::ring::{SeqRing, SeqSet};
+        use core::mem::{offset_of, size_of};
+        // (offset in the slot, size) of a field of the stream.
+        let field = |offset: usize, size: usize| (offset_of!(StreamSlot, stream) + offset, size);
+        let first_line = [
+            (offset_of!(StreamSlot, generation), 4),
+            field(offset_of!(Stream, ring), size_of::<SeqRing>()),
+            field(offset_of!(Stream, queued), 4),
+            field(offset_of!(Stream, in_flight), 4),
+            field(offset_of!(Stream, ring_timed), 4),
+            field(offset_of!(Stream, user), 4),
+        ];
+        let second_line = [
+            field(offset_of!(Stream, client_cumulative), 8),
+            field(offset_of!(Stream, ring_tail_at), 8),
+            field(offset_of!(Stream, ring_timer), size_of::<Pos>()),
+            field(offset_of!(Stream, skip_timer), size_of::<Pos>()),
+            field(offset_of!(Stream, window_full_since), size_of::<Option<Instant>>()),
+            field(offset_of!(Stream, skip_resends), 4),
+            field(offset_of!(Stream, connected), 1),
+            field(offset_of!(Stream, timers_firing), 1),
+            field(offset_of!(Stream, abandoned_any), 1),
+        ];
+        for (offset, size) in first_line {
+            assert!(offset + size <= 64, "a first-line field at {offset}..{}", offset + size);
+        }
+        for (offset, size) in second_line {
+            assert!(offset >= 64 && offset + size <= 128, "a second-line field at {offset}");
+        }
+        let (abandoned, size) = field(offset_of!(Stream, abandoned), size_of::<SeqSet>());
+        assert!(abandoned >= 128 && abandoned + size <= 192);
+    }
+
     #[test]
     fn stream_records_sit_on_cache_lines() {
         assert_eq!(core::mem::align_of::<StreamSlot>(), 64);
