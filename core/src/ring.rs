@@ -314,6 +314,25 @@ mod seq_set_tests {
     use alloc::collections::BTreeSet;
     use proptest::prelude::*;
 
+    /// `is_empty` tells whether any seq is held: an ack skips the set while
+    /// it is (`Stream::abandoned_any`).
+    #[test]
+    fn a_set_is_empty_until_a_seq_goes_in_and_again_once_pruned_past_it() {
+        let mut set = SeqSet::default();
+        assert!(set.is_empty());
+        set.insert(130, 131, 64);
+        set.insert(70, 131, 64);
+        assert!(!set.is_empty());
+        set.remove_below(100);
+        assert!(!set.is_empty(), "130 is still held");
+        assert!(set.contains(130, 131, 64));
+        set.remove_below(131);
+        assert!(set.is_empty());
+        // A seq too old for the span is not held.
+        set.insert(10, 131, 64);
+        assert!(set.is_empty());
+    }
+
     proptest! {
         #[test]
         fn agrees_with_a_btree_set(ops in proptest::collection::vec((0u8..3, 0u64..300, 1u64..100), 1..200)) {
