@@ -162,7 +162,7 @@ impl Engine {
 
     /// The base timeout of a first attempt on a stream.
     pub(super) fn base_delay(&self, s: &Stream) -> Duration {
-        match &s.rtt {
+        match s.rtt.as_ref().filter(|_| self.config.rto.is_some()) {
             Some(rtt) => rtt.rto(),
             None => self.config.retry.initial_delay,
         }
@@ -403,7 +403,10 @@ impl Engine {
         let stream_slot = &self.streams[index as usize];
         let stream = StreamId::new(index, stream_slot.generation);
         let s = stream_slot.stream.as_ref().expect("live stream slot");
-        let (floor, user, rto) = (s.ring.floor(), s.user, s.rtt.as_ref().map(RttEstimator::rto));
+        // As in `transmit_first`: the estimator only if the config has one.
+        let adaptive = self.config.rto.is_some();
+        let rto = s.rtt.as_ref().filter(|_| adaptive).map(RttEstimator::rto);
+        let (floor, user) = (s.ring.floor(), s.user);
         debug_assert!(e.phase() != Phase::Queued);
         let seq = e.seq(floor);
         let attempt = e.attempts() + 1;
