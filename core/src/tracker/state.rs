@@ -28,14 +28,15 @@ pub(super) struct Stream {
     /// Transmitted, unfinished events.
     pub(super) in_flight: u32,
     /// Ring timing (`Engine::ring_time`): how many of the stream's events
-    /// are ring-timed, the seq from which the oldest is searched (none is
-    /// below it), and the expiry of the newest (a new one may not be earlier).
+    /// are ring-timed (with `ring_tail_at` and `ring_cursor` below).
     pub(super) ring_timed: u32,
     pub(super) user: u32,
     // Second line.
     /// The client's cumulative ack: the highest it acked since it last
     /// connected, or its resume point.
     pub(super) client_cumulative: Seq,
+    /// The expiry of the newest ring-timed event: a new one may not be
+    /// earlier.
     pub(super) ring_tail_at: Instant,
     /// The ring timer: when it fires (never after the oldest ring-timed
     /// event's expiry), and where it sits in the wheel.
@@ -60,6 +61,8 @@ pub(super) struct Stream {
     /// Abandoned seqs the client has not acked past yet, to tell late acks
     /// apart. Only those within a window below the next seq are kept.
     pub(super) abandoned: SeqSet,
+    /// The seq from which the oldest ring-timed event is searched (none is
+    /// below it).
     pub(super) ring_cursor: Seq,
     pub(super) skip_at: Instant,
     // The rest.
@@ -124,8 +127,9 @@ pub(super) struct User {
     pub(super) id: UserId,
     pub(super) pending: u32,
     pub(super) streams: u32,
-    /// Boxed: a pointer here rather than the bucket's 48 bytes, so the hot
-    /// fields stay together (budgets are per-user state, not per event).
+    /// Boxed: a pointer here rather than the 48 bytes of an inline
+    /// `Option<TokenBucket>`, so the hot fields stay together (a budget is
+    /// per user, not per event).
     pub(super) budget: Option<Box<TokenBucket>>,
     pub(super) metrics: Metrics,
     /// (event slot, generation) of deferred retries, oldest first; entries of
@@ -140,8 +144,6 @@ mod tests {
     use crate::time::Instant;
     use crate::wheel::Pos;
 
-    /// Every stream record starts on a cache line and spans five: a field
-    /// added to `Stream` that makes it six shows here.
     /// A user's record: the fields every lifecycle touches are within its
     /// first 128 bytes, which start on a 128-byte boundary.
     #[test]
@@ -204,6 +206,8 @@ mod tests {
         assert!(abandoned >= 128 && abandoned + size <= 192);
     }
 
+    /// Every stream record starts on a cache line and spans five: a field
+    /// added to `Stream` that makes it six shows here.
     #[test]
     fn stream_records_sit_on_cache_lines() {
         assert_eq!(core::mem::align_of::<StreamSlot>(), 64);
