@@ -687,6 +687,9 @@ impl Core {
 
     /// The run holding `seq`, if any.
     fn span_at(&self, seq: u64) -> Option<(u64, Span)> {
+        if self.spans.is_empty() {
+            return None;
+        }
         let (&start, &span) = self.spans.range(..=seq).next_back()?;
         (span.end > seq).then_some((start, span))
     }
@@ -696,7 +699,22 @@ impl Core {
     /// release their buffered payloads; skipped runs and never-seen gaps are
     /// reported skipped (a skipped run only when ordered: unordered reported
     /// it when it was marked).
+    #[inline]
     fn resolve_below(&mut self, to: u64) {
+        if !self.spans.is_empty() {
+            self.resolve_runs_below(to);
+        } else if self.cumulative < to {
+            // The usual case, in order: no run above the cumulative ack, so
+            // only the gap up to `to` is left to report.
+            self.report_skipped(self.cumulative, to);
+            self.cumulative = to;
+        }
+    }
+
+    /// [`resolve_below`](Self::resolve_below) with runs above the
+    /// cumulative ack.
+    #[inline(never)]
+    fn resolve_runs_below(&mut self, to: u64) {
         // Bounded: each turn consumes a run or the gap before one.
         loop {
             let first = self.spans.first_key_value().map(|(&start, &span)| (start, span));
@@ -778,6 +796,16 @@ impl Core {
     /// fit, the run holding the echoed seq takes the last place, so an ack
     /// always covers the frame that triggered it.
     fn build_ack(&self, echo: Option<Echo>) -> Ack {
+        if self.spans.is_empty() {
+            // The usual case, in order: nothing received above the
+            // cumulative ack, so no range.
+            return Ack {
+                stream: self.stream,
+                cumulative: Seq(self.cumulative),
+                ranges: Vec::new(),
+                echo,
+            };
+        }
         // Ranges start above the cumulative ack, so seq 0 is never in one:
         // without an echo nothing needs a place kept for it.
         let echo_seq = echo.map_or(Seq(0), |e| e.seq);

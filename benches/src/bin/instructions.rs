@@ -9,14 +9,17 @@
 //! ```
 //! The difference between the two runs, divided by the events, is the cost
 //! per event of the measured loop alone (the setup cancels out).
-//! Scenarios: `in-order`, `random`, `retry-storm`, `expiry`.
+//! Scenarios: `in-order`, `random`, `retry-storm`, `expiry`, and the
+//! receiver's `receiver-in-order`, `receiver-duplicates`, `receiver-reordered`
+//! (frames, as in the `receiver` bench; `<in flight>` is ignored there).
 
 use acktrack::Tracker;
+use acktrack_benches::receiving::{Arrivals, ReceiverLoad};
 use acktrack_benches::scenario::{AckOrder, Lifecycle, TimeoutKind, Timeouts, parse_size};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: instructions <in-order|random|retry-storm|expiry> <in flight> <events>";
+    let usage = "usage: instructions <in-order|random|retry-storm|expiry|receiver-in-order|receiver-duplicates|receiver-reordered> <in flight> <events>";
     let [scenario, n, events] = args.as_slice() else { panic!("{usage}") };
     let n = parse_size(n).expect(usage);
     let events = parse_size(events).expect(usage);
@@ -40,6 +43,18 @@ fn main() {
                 d.refill(&mut t);
             }
             fired
+        }
+        "receiver-in-order" | "receiver-duplicates" | "receiver-reordered" => {
+            let arrivals = match scenario.as_str() {
+                "receiver-in-order" => Arrivals::InOrder,
+                "receiver-duplicates" => Arrivals::Duplicates,
+                _ => Arrivals::Reordered,
+            };
+            let mut load = ReceiverLoad::new(arrivals);
+            for _ in 0..events {
+                load.step();
+            }
+            load.frames
         }
         _ => panic!("{usage}"),
     };
