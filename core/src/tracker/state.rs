@@ -118,9 +118,10 @@ pub(super) struct StreamSlot {
 /// `Metrics`: its counters of sends and confirmations, the in-flight gauge and
 /// the latency histogram's header) sits in the first 104 bytes, in this order
 /// (`repr(C)`), inside the record's first two cache lines, which the
-/// 128-byte alignment makes a pair the hardware fetches together. With the
-/// compiler's order those fields spread over five lines of a 392-byte
-/// record (`benches/README.md`).
+/// 128-byte alignment makes one aligned pair (what an adjacent-line
+/// prefetcher fetches together). With the compiler's order those fields
+/// spread over four or five lines of an unaligned 392-byte record
+/// (`benches/README.md`).
 #[derive(Debug)]
 #[repr(C, align(128))]
 pub(super) struct User {
