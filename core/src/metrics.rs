@@ -1,6 +1,8 @@
 //! Counters, gauges and a fixed-memory latency histogram, global and per user.
 
+use alloc::boxed::Box;
 use alloc::vec;
+#[cfg(feature = "serde")]
 use alloc::vec::Vec;
 use core::time::Duration;
 
@@ -11,21 +13,27 @@ const SUB: usize = 1 << SUB_BITS;
 const EXP_MAX: u32 = 40;
 const BUCKETS: usize = SUB + (EXP_MAX as usize - SUB_BITS as usize + 1) * SUB;
 
-/// A log-linear latency histogram in a fixed amount of memory (about 2.5 KB):
-/// values in microseconds, each bucket within 12.5 % of its values.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+/// A log-linear latency histogram: values in microseconds, each bucket
+/// within 12.5 % of its values, 312 buckets up to 2^41 µs (about 25 days).
+///
+/// It keeps counts only for the run of buckets its values fell in, plus a
+/// power of two's worth of room on each side (a fresh one holds nothing and
+/// allocates nothing): latencies cluster, so a user's histogram takes a few
+/// hundred bytes rather than the 2.5 KB of all 312 counts. The run widens,
+/// rarely, when a value falls outside it; at most 312 counts in all.
+///
+/// With `serde`, it is written as all 312 counts (`buckets`) with `count`,
+/// `sum_micros` and `max_micros`, and read back from that form; any other
+/// number of counts is refused with an error.
+#[derive(Clone, Debug, Default)]
 pub struct LatencyHistogram {
-    buckets: Vec<u64>,
+    /// Counts of buckets `first..first + counts.len()`; every other bucket
+    /// holds none.
+    counts: Box<[u64]>,
+    first: usize,
     count: u64,
     sum_micros: u64,
     max_micros: u64,
-}
-
-impl Default for LatencyHistogram {
-    fn default() -> Self {
-        LatencyHistogram { buckets: vec![0; BUCKETS], count: 0, sum_micros: 0, max_micros: 0 }
-    }
 }
 
 fn bucket_of(v: u64) -> usize {
@@ -67,11 +75,53 @@ impl LatencyHistogram {
         b.record_in_bucket(v, bucket);
     }
 
+    #[inline]
     fn record_in_bucket(&mut self, v: u64, bucket: usize) {
-        self.buckets[bucket] += 1;
+        match self.counts.get_mut(bucket.wrapping_sub(self.first)) {
+            Some(n) => *n += 1,
+            None => self.widen_and_count(bucket),
+        }
         self.count += 1;
         self.sum_micros = self.sum_micros.saturating_add(v);
         self.max_micros = self.max_micros.max(v);
+    }
+
+    /// Counts a value in `bucket`, outside the kept run.
+    #[cold]
+    #[inline(never)]
+    fn widen_and_count(&mut self, bucket: usize) {
+        self.widen(bucket, bucket + 1);
+        self.counts[bucket - self.first] += 1;
+    }
+
+    /// Keeps counts for at least buckets `low..high` as well as the kept
+    /// run, and a power of two's worth of buckets (`SUB`) past each side
+    /// that grew, within `0..BUCKETS`.
+    fn widen(&mut self, low: usize, high: usize) {
+        debug_assert!(low < high && high <= BUCKETS);
+        let (old_low, old_high) = (self.first, self.first + self.counts.len());
+        let (mut new_low, mut new_high) = (low, high);
+        if !self.counts.is_empty() {
+            new_low = new_low.min(old_low);
+            new_high = new_high.max(old_high);
+        }
+        if self.counts.is_empty() || new_low < old_low {
+            new_low = new_low.saturating_sub(SUB);
+        }
+        if self.counts.is_empty() || new_high > old_high {
+            new_high = (new_high + SUB).min(BUCKETS);
+        }
+        let mut counts = vec![0; new_high - new_low].into_boxed_slice();
+        if !self.counts.is_empty() {
+            counts[old_low - new_low..old_high - new_low].copy_from_slice(&self.counts);
+        }
+        self.counts = counts;
+        self.first = new_low;
+    }
+
+    /// The count of bucket `b`.
+    fn bucket(&self, b: usize) -> u64 {
+        self.counts.get(b.wrapping_sub(self.first)).copied().unwrap_or(0)
     }
 
     /// Values recorded.
@@ -100,10 +150,10 @@ impl LatencyHistogram {
         let rank = ((q * self.count as f64) as u64).clamp(1, self.count);
         let rank = if (rank as f64) < q * self.count as f64 { rank + 1 } else { rank };
         let mut seen = 0;
-        for (b, &n) in self.buckets.iter().enumerate() {
+        for (i, &n) in self.counts.iter().enumerate() {
             seen += n;
             if seen >= rank {
-                return Duration::from_micros(bucket_high(b).min(self.max_micros));
+                return Duration::from_micros(bucket_high(self.first + i).min(self.max_micros));
             }
         }
         self.max()
@@ -122,12 +172,86 @@ impl LatencyHistogram {
 
     /// Adds another histogram's values to this one.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        for (a, b) in self.buckets.iter_mut().zip(&other.buckets) {
-            *a += b;
+        if let (Some(i), Some(j)) =
+            (other.counts.iter().position(|&n| n > 0), other.counts.iter().rposition(|&n| n > 0))
+        {
+            let (low, high) = (other.first + i, other.first + j + 1);
+            if low < self.first || high > self.first + self.counts.len() || self.counts.is_empty() {
+                self.widen(low, high);
+            }
+            for (b, &n) in (low..high).zip(&other.counts[i..=j]) {
+                self.counts[b - self.first] += n;
+            }
         }
         self.count += other.count;
         self.sum_micros = self.sum_micros.saturating_add(other.sum_micros);
         self.max_micros = self.max_micros.max(other.max_micros);
+    }
+}
+
+/// Equal when they hold the same values: the same count in every bucket
+/// (whatever run each keeps), count, sum and maximum.
+impl PartialEq for LatencyHistogram {
+    fn eq(&self, other: &Self) -> bool {
+        self.count == other.count
+            && self.sum_micros == other.sum_micros
+            && self.max_micros == other.max_micros
+            && (0..BUCKETS).all(|b| self.bucket(b) == other.bucket(b))
+    }
+}
+
+impl Eq for LatencyHistogram {}
+
+/// The serialized form: all 312 counts, as before the run was kept alone.
+#[cfg(feature = "serde")]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename = "LatencyHistogram")]
+struct DenseHistogram {
+    buckets: Vec<u64>,
+    count: u64,
+    sum_micros: u64,
+    max_micros: u64,
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for LatencyHistogram {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let dense = DenseHistogram {
+            buckets: (0..BUCKETS).map(|b| self.bucket(b)).collect(),
+            count: self.count,
+            sum_micros: self.sum_micros,
+            max_micros: self.max_micros,
+        };
+        dense.serialize(serializer)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for LatencyHistogram {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let dense = DenseHistogram::deserialize(deserializer)?;
+        if dense.buckets.len() != BUCKETS {
+            return Err(serde::de::Error::invalid_length(
+                dense.buckets.len(),
+                &"312 bucket counts",
+            ));
+        }
+        let mut h = LatencyHistogram {
+            count: dense.count,
+            sum_micros: dense.sum_micros,
+            max_micros: dense.max_micros,
+            ..LatencyHistogram::default()
+        };
+        let used = dense
+            .buckets
+            .iter()
+            .position(|&n| n > 0)
+            .zip(dense.buckets.iter().rposition(|&n| n > 0));
+        if let Some((i, j)) = used {
+            h.counts = dense.buckets[i..=j].into();
+            h.first = i;
+        }
+        Ok(h)
     }
 }
 
@@ -288,10 +412,139 @@ mod tests {
     #[test]
     fn the_histogram_is_312_buckets_up_to_2_pow_41_micros() {
         // 8 exact buckets below 8 µs, then 8 per power of two from 2^3 to 2^40:
-        // within 12.5 % up to about 25 days, in a fixed 2.5 KB.
-        assert_eq!(LatencyHistogram::default().buckets.len(), 312);
+        // within 12.5 % up to about 25 days.
+        assert_eq!(BUCKETS, 312);
         assert_eq!(bucket_of((1 << 41) - 1), 311);
         assert_eq!(bucket_high(311), (1 << 41) - 1);
+    }
+
+    /// The histogram as all 312 counts, from its kept run.
+    fn dense(h: &LatencyHistogram) -> Vec<u64> {
+        (0..BUCKETS).map(|b| h.bucket(b)).collect()
+    }
+
+    #[test]
+    fn a_histogram_keeps_only_the_run_its_values_fell_in() {
+        let mut h = LatencyHistogram::default();
+        assert_eq!((h.counts.len(), h.first), (0, 0), "a fresh one holds nothing");
+        // 1 ms is bucket 8 + 6 * 8 + 7 = 63: kept with 8 buckets each side.
+        h.record(Duration::from_millis(1));
+        assert_eq!(bucket_of(1000), 63);
+        assert_eq!((h.first, h.counts.len()), (55, 17));
+        // Inside the run: nothing moves.
+        h.record(Duration::from_micros(700));
+        assert_eq!((h.first, h.counts.len()), (55, 17));
+        // Above it (1 s is bucket 143): the run reaches it, 8 more past it.
+        h.record(Duration::from_secs(1));
+        assert_eq!(bucket_of(1_000_000), 143);
+        assert_eq!((h.first, h.counts.len()), (55, 152 - 55));
+        // Below it, near the bottom: clamped at bucket 0.
+        h.record(Duration::from_micros(3));
+        assert_eq!((h.first, h.counts.len()), (0, 152));
+        // At the top: clamped at the last bucket.
+        h.record(Duration::MAX);
+        assert_eq!((h.first, h.counts.len()), (0, BUCKETS));
+        let mut expected = vec![0; BUCKETS];
+        for b in [63, bucket_of(700), 143, 3, BUCKETS - 1] {
+            expected[b] += 1;
+        }
+        assert_eq!(dense(&h), expected);
+        assert_eq!(h.count(), 5);
+    }
+
+    #[test]
+    fn a_kept_run_counts_as_all_312_buckets_would() {
+        // Against a plain array of 312 counts, for values spread over the
+        // whole range in an order that widens the run both ways many times.
+        let mut h = LatencyHistogram::default();
+        let mut reference = vec![0u64; BUCKETS];
+        let mut state = 7u64;
+        for i in 0..5_000u32 {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            // Values around a centre that drifts up, then jumps about.
+            let exp = if i < 2_000 { 10 + i / 200 } else { (state >> 58) as u32 % 42 };
+            let v = (1u64 << exp) | ((state >> 40) % (1u64 << exp));
+            h.record(Duration::from_micros(v));
+            reference[bucket_of(v)] += 1;
+            assert!(h.first + h.counts.len() <= BUCKETS);
+        }
+        assert_eq!(dense(&h), reference);
+        for q in [0.0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0] {
+            let rank = ((q * 5_000f64).ceil() as u64).max(1);
+            let mut seen = 0;
+            let b = reference.iter().position(|&n| {
+                seen += n;
+                seen >= rank
+            });
+            let want = bucket_high(b.expect("a bucket")).min(h.max_micros);
+            assert_eq!(h.quantile(q), Duration::from_micros(want), "q={q}");
+        }
+    }
+
+    #[test]
+    fn histograms_with_the_same_values_are_equal_whatever_run_they_keep() {
+        let (mut a, mut b) = (LatencyHistogram::default(), LatencyHistogram::default());
+        for v in [5u64, 1_000, 3_000_000] {
+            a.record(Duration::from_micros(v));
+        }
+        for v in [3_000_000u64, 1_000, 5] {
+            b.record(Duration::from_micros(v));
+        }
+        assert_eq!(a, b, "recorded in another order");
+        b.widen(0, BUCKETS);
+        assert_ne!((a.first, a.counts.len()), (b.first, b.counts.len()));
+        assert_eq!(a, b, "all 312 kept");
+        b.record(Duration::from_micros(6));
+        assert_ne!(a, b, "one more value");
+        let mut c = a.clone();
+        c.max_micros += 1;
+        assert_ne!(a, c, "another maximum");
+        assert_eq!(LatencyHistogram::default(), LatencyHistogram::default());
+        // The same count, sum and maximum, in other buckets.
+        let of = |values: [u64; 3]| {
+            let mut h = LatencyHistogram::default();
+            values.iter().for_each(|&v| h.record(Duration::from_micros(v)));
+            h
+        };
+        assert_ne!(of([1, 4, 4]), of([2, 3, 4]));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn it_serializes_as_all_312_counts_and_reads_them_back() {
+        let mut h = LatencyHistogram::default();
+        for v in [2u64, 40_000, 40_001, 9_000_000] {
+            h.record(Duration::from_micros(v));
+        }
+        let json = serde_json::to_value(&h).expect("serializes");
+        let buckets = json["buckets"].as_array().expect("a buckets array");
+        assert_eq!(buckets.len(), BUCKETS);
+        assert_eq!(buckets[2], 1);
+        assert_eq!(buckets[bucket_of(40_000)], 2);
+        assert_eq!(json["count"], 4);
+        assert_eq!(json["max_micros"], 9_000_000);
+        let back: LatencyHistogram = serde_json::from_value(json).expect("reads back");
+        assert_eq!(back, h);
+        assert_eq!((back.first, back.counts.len()), (2, bucket_of(9_000_000) - 1));
+        assert_eq!(back.quantile(0.5), h.quantile(0.5));
+        let empty: LatencyHistogram =
+            serde_json::from_value(serde_json::to_value(LatencyHistogram::default()).unwrap())
+                .expect("an empty one reads back");
+        assert_eq!((empty.counts.len(), empty.count()), (0, 0));
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_serialized_histogram_with_another_number_of_counts_is_refused() {
+        for n in [0, 5, BUCKETS - 1, BUCKETS + 1] {
+            let json = serde_json::json!({
+                "buckets": vec![1u64; n], "count": n, "sum_micros": 0, "max_micros": 0,
+            });
+            let err = serde_json::from_value::<LatencyHistogram>(json).expect_err("refused");
+            assert!(alloc::format!("{err}").contains("312 bucket counts"), "{n}: {err}");
+        }
     }
 
     #[test]

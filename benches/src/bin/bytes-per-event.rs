@@ -20,8 +20,14 @@
 //! table (`latency acktrack`: without the baselines);
 //! `ACKTRACK_LATENCY_WARM_MS` sets a longer warm-up for it (the scenario's
 //! own is two latencies, or latency plus deadline).
+//!
+//! `users` as the second argument prints only acktrack's fixed cost per
+//! user (`-- 1k,100k users`): that many users with one stream each, the
+//! bytes per user once opened, then after each user's stream has confirmed
+//! 100 events with latencies spread from 1 ms to 1 s (the per-user metrics
+//! keep a latency histogram). The baselines have no users.
 
-use acktrack::Tracker;
+use acktrack::{Ack, Echo, Instant, Seq, SubmitOptions, Tracker, UserId};
 use acktrack_benches::alloc::{CountingAlloc, reset_peak, stats};
 use acktrack_benches::scenario::{
     AckLatency, AckOrder, Lifecycle, TimeoutKind, Timeouts, WINDOW, parse_size, size_label, sizes,
@@ -149,6 +155,10 @@ fn main() {
         }
         None => sizes(),
     };
+    if std::env::args().nth(2).as_deref() == Some("users") {
+        users_table(&sizes);
+        return;
+    }
     // `latency` as the second argument: only the ack-latency table;
     // `acktrack` as the third: without the baselines.
     if std::env::args().nth(2).as_deref() != Some("latency") {
@@ -248,5 +258,56 @@ fn latency_table(sizes: &[u64], baselines: bool) {
                 size_label(n)
             );
         }
+    }
+}
+
+/// Confirmations per user in the per-user table.
+const CONFIRMS_PER_USER: u64 = 100;
+
+/// acktrack's heap bytes per user: `n` users with one stream each, once
+/// opened and once each stream confirmed [`CONFIRMS_PER_USER`] events with
+/// latencies from 1 ms to 1 s (log-uniform, from a fixed seed).
+fn users_table(sizes: &[u64]) {
+    println!(
+        "| users (one stream each) | B/user opened | B/user after {CONFIRMS_PER_USER} confirmations each |"
+    );
+    println!("|---:|---:|---:|");
+    for &n in sizes {
+        let base = stats().current;
+        let mut t: Tracker<()> = Tracker::with_policy(&Lifecycle::policy(), WINDOW);
+        let streams: Vec<_> = (0..n)
+            .map(|u| t.open_stream(Instant::ZERO, UserId(u)).expect("room for the streams"))
+            .collect();
+        let opened = stats().current - base;
+        let mut rng = 0x5eed_u64;
+        let mut now = Instant::ZERO;
+        let mut ack =
+            Ack { stream: streams[0], cumulative: Seq(0), ranges: Vec::new(), echo: None };
+        for round in 0..CONFIRMS_PER_USER {
+            for (u, &stream) in streams.iter().enumerate() {
+                t.submit(now, stream, (), SubmitOptions::default()).expect("room");
+                while t.poll_command().is_some() {}
+                // 2^(10..20) µs: 1 ms to about 1 s, log-uniform.
+                rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                let exp = 10.0 + (rng >> 11) as f64 / (1u64 << 53) as f64 * 10.0;
+                let latency = 2f64.powf(exp) as u64;
+                ack.stream = stream;
+                ack.cumulative = Seq(round + 1);
+                ack.echo = Some(Echo { seq: Seq(round), attempt: 1 });
+                let at = Instant::from_micros(now.as_micros() + latency);
+                t.handle_ack(at, UserId(u as u64), &ack).expect("a valid ack");
+                while t.poll_command().is_some() {}
+                now = at;
+            }
+        }
+        let confirmed = stats().current - base;
+        assert_eq!(t.metrics().confirmed, n * CONFIRMS_PER_USER);
+        println!(
+            "| {} | {:.0} | {:.0} |",
+            size_label(n),
+            opened as f64 / n as f64,
+            confirmed as f64 / n as f64
+        );
+        drop(t);
     }
 }
