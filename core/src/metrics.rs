@@ -100,6 +100,9 @@ impl LatencyHistogram {
     fn widen(&mut self, low: usize, high: usize) {
         debug_assert!(low < high && high <= BUCKETS);
         let (old_low, old_high) = (self.first, self.first + self.counts.len());
+        if !self.counts.is_empty() && old_low <= low && high <= old_high {
+            return;
+        }
         let (mut new_low, mut new_high) = (low, high);
         if !self.counts.is_empty() {
             new_low = new_low.min(old_low);
@@ -172,15 +175,15 @@ impl LatencyHistogram {
 
     /// Adds another histogram's values to this one.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        if let (Some(i), Some(j)) =
-            (other.counts.iter().position(|&n| n > 0), other.counts.iter().rposition(|&n| n > 0))
-        {
-            let (low, high) = (other.first + i, other.first + j + 1);
-            if low < self.first || high > self.first + self.counts.len() || self.counts.is_empty() {
-                self.widen(low, high);
-            }
-            for (b, &n) in (low..high).zip(&other.counts[i..=j]) {
-                self.counts[b - self.first] += n;
+        if self.counts.is_empty() {
+            // Into an empty one: the other's run as it is.
+            self.counts = other.counts.clone();
+            self.first = other.first;
+        } else if !other.counts.is_empty() {
+            self.widen(other.first, other.first + other.counts.len());
+            let mine = &mut self.counts[other.first - self.first..][..other.counts.len()];
+            for (a, &b) in mine.iter_mut().zip(other.counts.iter()) {
+                *a += b;
             }
         }
         self.count += other.count;
@@ -604,6 +607,37 @@ mod tests {
         assert_eq!(a.count(), 7);
         assert_eq!(a.max(), Duration::from_secs(2));
         assert_eq!(a.quantile(0.5), all.quantile(0.5));
+    }
+
+    #[test]
+    fn a_merge_widens_the_run_only_past_its_ends() {
+        let of = |micros: u64| {
+            let mut h = LatencyHistogram::default();
+            h.record(Duration::from_micros(micros));
+            h
+        };
+        let mut a = of(1_000);
+        assert_eq!((a.first, a.counts.len()), (55, 17));
+        a.merge(&a.clone());
+        assert_eq!((a.first, a.counts.len()), (55, 17), "the same run: kept");
+        assert_eq!(a.bucket(63), 2);
+        a.merge(&LatencyHistogram::default());
+        assert_eq!((a.first, a.counts.len(), a.count()), (55, 17, 2), "an empty one adds nothing");
+        // 1 s keeps buckets 135..152: the run reaches them, 8 more past.
+        a.merge(&of(1_000_000));
+        assert_eq!((a.first, a.counts.len()), (55, 160 - 55));
+        // 3 µs keeps 0..12: down to 0.
+        a.merge(&of(3));
+        assert_eq!((a.first, a.counts.len()), (0, 160));
+        let mut expected = vec![0; BUCKETS];
+        expected[63] = 2;
+        expected[143] = 1;
+        expected[3] = 1;
+        assert_eq!(dense(&a), expected);
+        // Into an empty one: the other's run.
+        let mut e = LatencyHistogram::default();
+        e.merge(&of(1_000));
+        assert_eq!((e.first, e.counts.len(), e.count()), (55, 17, 1));
     }
 
     #[test]
