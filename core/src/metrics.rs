@@ -618,8 +618,10 @@ mod tests {
         };
         let mut a = of(1_000);
         assert_eq!((a.first, a.counts.len()), (55, 17));
+        let buffer = a.counts.as_ptr();
         a.merge(&a.clone());
         assert_eq!((a.first, a.counts.len()), (55, 17), "the same run: kept");
+        assert_eq!(a.counts.as_ptr(), buffer, "and not reallocated");
         assert_eq!(a.bucket(63), 2);
         a.merge(&LatencyHistogram::default());
         assert_eq!((a.first, a.counts.len(), a.count()), (55, 17, 2), "an empty one adds nothing");
