@@ -381,6 +381,7 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     #[test]
     fn buckets_are_monotonic_and_cover_their_values() {
