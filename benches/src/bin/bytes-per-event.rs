@@ -25,7 +25,8 @@
 //! user (`-- 1k,100k users`): that many users with one stream each, the
 //! bytes per user once opened, then after each user's stream has confirmed
 //! 100 events with latencies spread from 1 ms to 1 s (the per-user metrics
-//! keep a latency histogram). The baselines have no users.
+//! keep a latency histogram), then the bytes one more stream per user
+//! adds. The baselines have no users.
 
 use acktrack::{Ack, Echo, Instant, Seq, SubmitOptions, Tracker, UserId};
 use acktrack_benches::alloc::{CountingAlloc, reset_peak, stats};
@@ -269,9 +270,9 @@ const CONFIRMS_PER_USER: u64 = 100;
 /// latencies from 1 ms to 1 s (log-uniform, from a fixed seed).
 fn users_table(sizes: &[u64]) {
     println!(
-        "| users (one stream each) | B/user opened | B/user after {CONFIRMS_PER_USER} confirmations each |"
+        "| users (one stream each) | B/user opened | B/user after {CONFIRMS_PER_USER} confirmations each | B per second stream of a user |"
     );
-    println!("|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|");
     for &n in sizes {
         let base = stats().current;
         let mut t: Tracker<()> = Tracker::with_policy(&Lifecycle::policy(), WINDOW);
@@ -302,11 +303,16 @@ fn users_table(sizes: &[u64]) {
         }
         let confirmed = stats().current - base;
         assert_eq!(t.metrics().confirmed, n * CONFIRMS_PER_USER);
+        for u in 0..n {
+            t.open_stream(now, UserId(u)).expect("room for a second stream");
+        }
+        let second = stats().current - base - confirmed;
         println!(
-            "| {} | {:.0} | {:.0} |",
+            "| {} | {:.0} | {:.0} | {:.0} |",
             size_label(n),
             opened as f64 / n as f64,
-            confirmed as f64 / n as f64
+            confirmed as f64 / n as f64,
+            second as f64 / n as f64
         );
         drop(t);
     }
