@@ -13,7 +13,6 @@ use crate::command::{Command, ExpiryReason, Outcome};
 use crate::error::{StreamError, SubmitError};
 use crate::ids::{EventId, Seq, SeqRange, StreamId, UserId};
 use crate::metrics::{LatencyHistogram, Metrics};
-use crate::rtt::RttEstimator;
 use crate::time::Instant;
 use crate::wheel::{Pos, TimerStore};
 
@@ -375,7 +374,7 @@ impl Engine {
         // Streams have an estimator iff the config asks for one: checked
         // first, so the usual lifecycle leaves the record's cold lines alone.
         let adaptive = self.config.rto.is_some();
-        let (user, rto) = (s.user, s.rtt.as_ref().filter(|_| adaptive).map(RttEstimator::rto));
+        let (user, rto) = (s.user, s.rtt.as_ref().filter(|_| adaptive).map(|r| r.rto()));
         e.set_seq(seq);
         e.set_attempts(1);
         e.set_phase(Phase::InFlight);
@@ -405,7 +404,7 @@ impl Engine {
         let s = stream_slot.stream.as_ref().expect("live stream slot");
         // As in `transmit_first`: the estimator only if the config has one.
         let adaptive = self.config.rto.is_some();
-        let rto = s.rtt.as_ref().filter(|_| adaptive).map(RttEstimator::rto);
+        let rto = s.rtt.as_ref().filter(|_| adaptive).map(|r| r.rto());
         let (floor, user) = (s.ring.floor(), s.user);
         debug_assert!(e.phase() != Phase::Queued);
         let seq = e.seq(floor);
