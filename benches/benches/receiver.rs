@@ -9,12 +9,15 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 fn receiver(c: &mut Criterion) {
     let mut group = c.benchmark_group("receiver");
     group.throughput(Throughput::Elements(1));
-    for (name, arrivals) in [
-        ("in_order", Arrivals::InOrder),
-        ("duplicates_10pct", Arrivals::Duplicates),
-        ("reordered_by_8", Arrivals::Reordered),
+    for (name, arrivals, reuse) in [
+        ("in_order", Arrivals::InOrder, false),
+        ("duplicates_10pct", Arrivals::Duplicates, false),
+        ("reordered_by_8", Arrivals::Reordered, false),
+        // The same, the acks taken into one kept `Ack` (`poll_ack_into`).
+        ("reordered_by_8_ack_reused", Arrivals::Reordered, true),
     ] {
-        let mut load = ReceiverLoad::new(arrivals);
+        let mut load =
+            if reuse { ReceiverLoad::reusing_ack(arrivals) } else { ReceiverLoad::new(arrivals) };
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let stopwatch = Clock::from_env().start();

@@ -5,7 +5,7 @@
 use core::time::Duration;
 
 use acktrack::{
-    Delivery, DeliveryOrder, EventFrame, Instant, Receiver, ReceiverConfig, Seq, StreamId,
+    Ack, Delivery, DeliveryOrder, EventFrame, Instant, Receiver, ReceiverConfig, Seq, StreamId,
 };
 
 /// How the frames arrive.
@@ -41,6 +41,9 @@ pub struct ReceiverLoad {
     pub delivered: u64,
     /// Acks built.
     pub acks: u64,
+    /// `Some`: acks are taken with `poll_ack_into` into this one `Ack`;
+    /// `None`: with `poll_ack`.
+    kept_ack: Option<Ack>,
 }
 
 impl ReceiverLoad {
@@ -63,7 +66,17 @@ impl ReceiverLoad {
             next_seq: 0,
             delivered: 0,
             acks: 0,
+            kept_ack: None,
         }
+    }
+
+    /// As [`new`](Self::new), taking the acks with `Receiver::poll_ack_into`
+    /// into one kept `Ack` instead of a new one each.
+    pub fn reusing_ack(arrivals: Arrivals) -> Self {
+        let mut load = Self::new(arrivals);
+        let stream = load.receiver.stream();
+        load.kept_ack = Some(Ack { stream, cumulative: Seq(0), ranges: Vec::new(), echo: None });
+        load
     }
 
     /// The next frame's (seq, sender floor).
@@ -113,9 +126,19 @@ impl ReceiverLoad {
         if self.receiver.poll_timeout().is_some_and(|at| at <= self.now) {
             self.receiver.handle_timeout(self.now);
         }
-        if let Some(ack) = self.receiver.poll_ack() {
-            self.acks += 1;
-            std::hint::black_box(ack);
+        match &mut self.kept_ack {
+            Some(kept) => {
+                if self.receiver.poll_ack_into(kept) {
+                    self.acks += 1;
+                    std::hint::black_box(&*kept);
+                }
+            }
+            None => {
+                if let Some(ack) = self.receiver.poll_ack() {
+                    self.acks += 1;
+                    std::hint::black_box(ack);
+                }
+            }
         }
     }
 

@@ -20,3 +20,15 @@ fn every_event_is_released_once_in_each_pattern() {
         assert!(load.acks >= unique / 2, "{arrivals:?}: {} acks", load.acks);
     }
 }
+
+#[test]
+fn reusing_one_ack_takes_the_same_acks() {
+    let (mut fresh, mut kept) =
+        (ReceiverLoad::new(Arrivals::Reordered), ReceiverLoad::reusing_ack(Arrivals::Reordered));
+    for _ in 0..8000 {
+        fresh.step();
+        kept.step();
+    }
+    assert_eq!((kept.delivered, kept.acks), (fresh.delivered, fresh.acks));
+    assert_eq!(kept.resume(), Seq(8000));
+}

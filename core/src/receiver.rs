@@ -138,7 +138,7 @@ pub struct ReceiverMetrics {
     pub skipped: u64,
     /// Early event frames dropped, unacked, because the reorder buffer was full.
     pub dropped_over_buffer: u64,
-    /// Acks handed out by [`Receiver::poll_ack`].
+    /// Acks handed out by [`Receiver::poll_ack`] or [`Receiver::poll_ack_into`].
     pub acks_sent: u64,
     /// Frames rejected with a [`ReceiveError`].
     pub rejected: u64,
@@ -442,6 +442,16 @@ impl<P> Receiver<P> {
         self.core.poll_ack()
     }
 
+    /// [`poll_ack`](Self::poll_ack) into an `Ack` the caller keeps: if an ack
+    /// is due, overwrites every field of `ack` with it and returns `true`;
+    /// otherwise leaves `ack` as it was and returns `false`. The ranges go
+    /// into `ack.ranges`' room, so a caller that reuses one `Ack` allocates
+    /// only while that room grows (up to `ack_ranges_max` ranges), where
+    /// `poll_ack` allocates a new list for every ack with ranges.
+    pub fn poll_ack_into(&mut self, ack: &mut Ack) -> bool {
+        self.core.poll_ack_into(ack)
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) should next be called,
     /// or `None` if nothing waits on time.
     #[must_use]
@@ -605,18 +615,39 @@ impl Core {
 
     /// See [`Receiver::poll_ack`].
     fn poll_ack(&mut self) -> Option<Ack> {
+        let echo = self.take_due_ack()?;
+        let mut ranges = Vec::new();
+        // In order there is no range: no call for them.
+        if !self.spans.is_empty() {
+            self.build_ranges(echo, &mut ranges);
+        }
+        Some(Ack { stream: self.stream, cumulative: Seq(self.cumulative), ranges, echo })
+    }
+
+    /// See [`Receiver::poll_ack_into`].
+    fn poll_ack_into(&mut self, ack: &mut Ack) -> bool {
+        let Some(echo) = self.take_due_ack() else { return false };
+        ack.stream = self.stream;
+        ack.cumulative = Seq(self.cumulative);
+        ack.echo = echo;
+        self.build_ranges(echo, &mut ack.ranges);
+        true
+    }
+
+    // ----- internals ---------------------------------------------------------
+
+    /// If an ack is due: marks it taken and returns its echo.
+    #[inline]
+    fn take_due_ack(&mut self) -> Option<Option<Echo>> {
         if !self.ack_due {
             return None;
         }
-        let echo = self.echo;
         self.ack_due = false;
         self.ack_at = None;
         self.unacked = 0;
         self.metrics.acks_sent += 1;
-        Some(self.build_ack(echo))
+        Some(self.echo)
     }
-
-    // ----- internals ---------------------------------------------------------
 
     #[inline]
     fn advance_clock(&mut self, now: Instant) -> Instant {
@@ -795,22 +826,19 @@ impl Core {
     /// cumulative ack, adjacent runs merged, lowest first; if they do not all
     /// fit, the run holding the echoed seq takes the last place, so an ack
     /// always covers the frame that triggered it.
-    fn build_ack(&self, echo: Option<Echo>) -> Ack {
+    #[inline(never)]
+    fn build_ranges(&self, echo: Option<Echo>, ranges: &mut Vec<SeqRange>) {
+        ranges.clear();
         if self.spans.is_empty() {
             // The usual case, in order: nothing received above the
             // cumulative ack, so no range.
-            return Ack {
-                stream: self.stream,
-                cumulative: Seq(self.cumulative),
-                ranges: Vec::new(),
-                echo,
-            };
+            return;
         }
         // Ranges start above the cumulative ack, so seq 0 is never in one:
         // without an echo nothing needs a place kept for it.
         let echo_seq = echo.map_or(Seq(0), |e| e.seq);
         let max = self.config.ack_ranges_max as usize;
-        let mut ranges: Vec<SeqRange> = Vec::with_capacity(max.min(self.spans.len()));
+        ranges.reserve_exact(max.min(self.spans.len()));
         let mut echo_range = None;
         let mut merged: Option<SeqRange> = None;
         // Bounded by the runs, at most `window` of them.
@@ -820,14 +848,14 @@ impl Core {
                 continue;
             }
             if let Some(done) = merged.take() {
-                if !Self::place(&mut ranges, &mut echo_range, done, echo_seq, max) {
+                if !Self::place(ranges, &mut echo_range, done, echo_seq, max) {
                     break;
                 }
             }
             merged = Some(SeqRange::new(start, span.end));
         }
         if let Some(done) = merged {
-            Self::place(&mut ranges, &mut echo_range, done, echo_seq, max);
+            Self::place(ranges, &mut echo_range, done, echo_seq, max);
         }
         if let Some(r) = echo_range {
             if max > 0 && !ranges.contains(&r) {
@@ -835,7 +863,6 @@ impl Core {
                 ranges.push(r);
             }
         }
-        Ack { stream: self.stream, cumulative: Seq(self.cumulative), ranges, echo }
     }
 
     /// Keeps `range` if there is room, notes it if it holds the echo; returns
@@ -945,5 +972,51 @@ mod tests {
         r.handle_event(Instant::ZERO, event(2)).unwrap();
         let ack = r.poll_ack().unwrap();
         assert_eq!(ack.ranges, vec![SeqRange::new(2, 3), SeqRange::new(4, 5)]);
+    }
+
+    #[test]
+    fn an_ack_polled_into_a_kept_ack_is_the_ack_poll_ack_gives() {
+        // Two receivers fed the same frames: one hands out new acks, the
+        // other fills one kept `Ack`.
+        let config = ReceiverConfig { ack_every: 2, ..ReceiverConfig::default() };
+        let mut a: Receiver<u64> = Receiver::new(StreamId::from_bits(1), config).unwrap();
+        let mut b: Receiver<u64> = Receiver::new(StreamId::from_bits(1), config).unwrap();
+        let stale = Ack {
+            stream: StreamId::from_bits(9),
+            cumulative: Seq(77),
+            ranges: vec![SeqRange::new(90, 95)],
+            echo: Some(Echo { seq: Seq(91), attempt: 3 }),
+        };
+        let mut kept = stale.clone();
+        assert!(!b.poll_ack_into(&mut kept), "nothing due yet");
+        assert_eq!(kept, stale, "left as it was");
+        let mut with_ranges = 0;
+        let mut room = 0;
+        for seq in [1, 3, 0, 5, 7, 2, 9, 4, 4, 6, 8, 12, 10, 11] {
+            a.handle_event(Instant::ZERO, event(seq)).unwrap();
+            b.handle_event(Instant::ZERO, event(seq)).unwrap();
+            let expected = a.poll_ack();
+            assert_eq!(b.poll_ack_into(&mut kept), expected.is_some(), "seq {seq}");
+            match expected {
+                Some(ack) => {
+                    with_ranges += usize::from(!ack.ranges.is_empty());
+                    assert_eq!(kept, ack, "seq {seq}");
+                    room = room.max(kept.ranges.capacity());
+                    // The room is kept, never shrunk: filling it again
+                    // allocates only to grow it.
+                    assert!(kept.ranges.capacity() >= room);
+                }
+                None => assert!(kept.ranges.capacity() >= room),
+            }
+        }
+        assert!(with_ranges >= 3, "acks with ranges: {with_ranges}");
+        assert_eq!(a.metrics(), b.metrics());
+        // The last frame's ack waits for its delay.
+        let later = Instant::from_secs(1);
+        a.handle_timeout(later);
+        b.handle_timeout(later);
+        assert!(b.poll_ack_into(&mut kept));
+        assert_eq!(Some(&kept), a.poll_ack().as_ref());
+        assert!(kept.ranges.is_empty() && kept.cumulative == Seq(13), "{kept:?}");
     }
 }

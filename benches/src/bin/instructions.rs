@@ -11,6 +11,7 @@
 //! per event of the measured loop alone (the setup cancels out).
 //! Scenarios: `in-order`, `random`, `retry-storm`, `expiry`, and the
 //! receiver's `receiver-in-order`, `receiver-duplicates`, `receiver-reordered`
+//! and `receiver-reordered-reuse` (acks taken with `poll_ack_into`)
 //! (frames, as in the `receiver` bench; `<in flight>` is ignored there).
 
 use acktrack::Tracker;
@@ -19,7 +20,7 @@ use acktrack_benches::scenario::{AckOrder, Lifecycle, TimeoutKind, Timeouts, par
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: instructions <in-order|random|retry-storm|expiry|receiver-in-order|receiver-duplicates|receiver-reordered> <in flight> <events>";
+    let usage = "usage: instructions <in-order|random|retry-storm|expiry|receiver-in-order|receiver-duplicates|receiver-reordered|receiver-reordered-reuse> <in flight> <events>";
     let [scenario, n, events] = args.as_slice() else { panic!("{usage}") };
     let n = parse_size(n).expect(usage);
     let events = parse_size(events).expect(usage);
@@ -44,13 +45,20 @@ fn main() {
             }
             fired
         }
-        "receiver-in-order" | "receiver-duplicates" | "receiver-reordered" => {
+        "receiver-in-order"
+        | "receiver-duplicates"
+        | "receiver-reordered"
+        | "receiver-reordered-reuse" => {
             let arrivals = match scenario.as_str() {
                 "receiver-in-order" => Arrivals::InOrder,
                 "receiver-duplicates" => Arrivals::Duplicates,
                 _ => Arrivals::Reordered,
             };
-            let mut load = ReceiverLoad::new(arrivals);
+            let mut load = if scenario == "receiver-reordered-reuse" {
+                ReceiverLoad::reusing_ack(arrivals)
+            } else {
+                ReceiverLoad::new(arrivals)
+            };
             for _ in 0..events {
                 load.step();
             }
