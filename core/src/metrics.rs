@@ -1,4 +1,4 @@
-//! Counters, gauges and a fixed-memory latency histogram, global and per user.
+//! Counters, gauges and a latency histogram of bounded memory, global and per user.
 
 use alloc::boxed::Box;
 use alloc::vec;
