@@ -600,6 +600,7 @@ impl Events {
 
     /// The time of the latest transmission, if it is known exactly (and
     /// tracked: adaptive timeout only).
+    #[inline]
     pub(super) fn sent_at(&self, slot: u32) -> Option<Instant> {
         let offset = self.sent.as_ref()?[slot];
         let submitted_at = self.event(slot).submitted_at();
