@@ -630,7 +630,12 @@ impl Core {
         ack.stream = self.stream;
         ack.cumulative = Seq(self.cumulative);
         ack.echo = echo;
-        self.build_ranges(echo, &mut ack.ranges);
+        // In order there is no range: the list is only cleared.
+        if self.spans.is_empty() {
+            ack.ranges.clear();
+        } else {
+            self.build_ranges(echo, &mut ack.ranges);
+        }
         true
     }
 
