@@ -12,6 +12,9 @@ const SUB: usize = 1 << SUB_BITS;
 /// Powers of two tracked, in microseconds: up to 2^40 µs (about 12.7 days).
 const EXP_MAX: u32 = 40;
 const BUCKETS: usize = SUB + (EXP_MAX as usize - SUB_BITS as usize + 1) * SUB;
+/// The most values a merge leaves in a histogram, or in one of its buckets,
+/// and the most a serialized one may hold.
+const COUNT_MAX: u64 = 1 << 63;
 
 /// A log-linear latency histogram: values in microseconds, each bucket
 /// within 12.5 % of its values, 312 buckets up to 2^41 µs (about 25 days).
@@ -24,7 +27,10 @@ const BUCKETS: usize = SUB + (EXP_MAX as usize - SUB_BITS as usize + 1) * SUB;
 ///
 /// With `serde`, it is written as all 312 counts (`buckets`) with `count`,
 /// `sum_micros` and `max_micros`, and read back from that form; any other
-/// number of counts is refused with an error.
+/// number of counts is refused with an error, as are counts that do not
+/// sum to `count`, more than 2^63 values, and a maximum outside the
+/// highest bucket with values or above the sum. A merge caps the count,
+/// and each bucket's, at 2^63.
 #[derive(Clone, Debug, Default)]
 pub struct LatencyHistogram {
     /// Counts of buckets `first..first + counts.len()`; every other bucket
@@ -77,6 +83,8 @@ impl LatencyHistogram {
 
     #[inline]
     fn record_in_bucket(&mut self, v: u64, bucket: usize) {
+        // Cannot overflow: a merge or deserialization leaves at most
+        // `COUNT_MAX` (2^63) values, and as many more take centuries to record.
         match self.counts.get_mut(bucket.wrapping_sub(self.first)) {
             Some(n) => *n += 1,
             None => self.widen_and_count(bucket),
@@ -154,7 +162,9 @@ impl LatencyHistogram {
         let rank = if (rank as f64) < q * self.count as f64 { rank + 1 } else { rank };
         let mut seen = 0;
         for (i, &n) in self.counts.iter().enumerate() {
-            seen += n;
+            // Saturating: capped merges can leave buckets that sum past
+            // u64::MAX (see `merge`).
+            seen = n.saturating_add(seen);
             if seen >= rank {
                 return Duration::from_micros(bucket_high(self.first + i).min(self.max_micros));
             }
@@ -183,10 +193,11 @@ impl LatencyHistogram {
             self.widen(other.first, other.first + other.counts.len());
             let mine = &mut self.counts[other.first - self.first..][..other.counts.len()];
             for (a, &b) in mine.iter_mut().zip(other.counts.iter()) {
-                *a += b;
+                *a = a.saturating_add(b).min(COUNT_MAX);
             }
         }
-        self.count += other.count;
+        // Capped, so that recording after it cannot overflow.
+        self.count = self.count.saturating_add(other.count).min(COUNT_MAX);
         self.sum_micros = self.sum_micros.saturating_add(other.sum_micros);
         self.max_micros = self.max_micros.max(other.max_micros);
     }
@@ -239,6 +250,7 @@ impl<'de> serde::Deserialize<'de> for LatencyHistogram {
                 &"312 bucket counts",
             ));
         }
+        check_dense(&dense).map_err(serde::de::Error::custom)?;
         let mut h = LatencyHistogram {
             count: dense.count,
             sum_micros: dense.sum_micros,
@@ -255,6 +267,34 @@ impl<'de> serde::Deserialize<'de> for LatencyHistogram {
             h.first = i;
         }
         Ok(h)
+    }
+}
+
+/// Why a serialized histogram of 312 counts does not hold what recording
+/// could have produced: the counts sum to `count` (without overflowing),
+/// at most 2^63, and the maximum lies in the highest bucket that has
+/// values and within the sum (an empty histogram has neither).
+#[cfg(feature = "serde")]
+fn check_dense(dense: &DenseHistogram) -> Result<(), &'static str> {
+    let mut total = 0u64;
+    for &n in &dense.buckets {
+        total = total.checked_add(n).ok_or("the bucket counts sum past u64::MAX")?;
+    }
+    if total != dense.count {
+        return Err("count is not the sum of the bucket counts");
+    }
+    if total > COUNT_MAX {
+        return Err("more than 2^63 values");
+    }
+    match dense.buckets.iter().rposition(|&n| n > 0) {
+        None if dense.sum_micros != 0 || dense.max_micros != 0 => {
+            Err("a histogram without values has a sum or maximum")
+        }
+        Some(top) if bucket_of(dense.max_micros) != top => {
+            Err("max_micros is not in the highest bucket with values")
+        }
+        Some(_) if dense.sum_micros < dense.max_micros => Err("sum_micros is less than max_micros"),
+        _ => Ok(()),
     }
 }
 
@@ -549,6 +589,95 @@ mod tests {
             let err = serde_json::from_value::<LatencyHistogram>(json).expect_err("refused");
             assert!(alloc::format!("{err}").contains("312 bucket counts"), "{n}: {err}");
         }
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn a_serialized_histogram_recording_could_not_produce_is_refused() {
+        let top = bucket_of(40_000);
+        let dense = |counts: &[(usize, u64)], count: u64, sum: u64, max: u64| {
+            let mut buckets = vec![0u64; BUCKETS];
+            for &(b, n) in counts {
+                buckets[b] = n;
+            }
+            serde_json::json!({
+                "buckets": buckets, "count": count, "sum_micros": sum, "max_micros": max,
+            })
+        };
+        let refused = [
+            (dense(&[(2, 1), (top, 1)], 3, 40_002, 40_000), "count is not the sum"),
+            (dense(&[(2, 1), (top, 1)], 1, 40_002, 40_000), "count is not the sum"),
+            (dense(&[(2, u64::MAX), (top, 1)], 0, 40_002, 40_000), "sum past u64::MAX"),
+            (dense(&[(2, 1), (top, COUNT_MAX)], COUNT_MAX + 1, u64::MAX, 40_000), "than 2^63"),
+            (dense(&[], 0, 0, 7), "without values has a sum or maximum"),
+            (dense(&[], 0, 7, 0), "without values has a sum or maximum"),
+            (dense(&[(2, 1), (top, 1)], 2, 40_002, 2), "not in the highest bucket"),
+            (dense(&[(2, 1), (top, 1)], 2, 40_002, 9_000_000), "not in the highest bucket"),
+            (dense(&[(2, 1), (top, 1)], 2, 39_999, 40_000), "less than max_micros"),
+        ];
+        for (json, why) in refused {
+            let err =
+                serde_json::from_value::<LatencyHistogram>(json.clone()).expect_err("refused");
+            assert!(alloc::format!("{err}").contains(why), "{json}: {err}");
+        }
+        // The same shapes, consistent, are read.
+        let read = serde_json::from_value::<LatencyHistogram>(dense(
+            &[(2, 1), (top, 1)],
+            2,
+            40_002,
+            40_000,
+        ))
+        .expect("consistent");
+        assert_eq!((read.count(), read.max()), (2, Duration::from_micros(40_000)));
+        let full = dense(&[(top, COUNT_MAX)], COUNT_MAX, u64::MAX, 40_000);
+        serde_json::from_value::<LatencyHistogram>(full).expect("2^63 values in one bucket");
+    }
+
+    #[test]
+    fn a_merge_caps_counts_at_2_pow_63_and_recording_goes_on() {
+        let b = bucket_of(40_000);
+        let full = LatencyHistogram {
+            counts: vec![COUNT_MAX].into_boxed_slice(),
+            first: b,
+            count: COUNT_MAX,
+            sum_micros: u64::MAX,
+            max_micros: 40_000,
+        };
+        let mut h = full.clone();
+        h.merge(&full);
+        assert_eq!((h.count(), h.bucket(b)), (COUNT_MAX, COUNT_MAX));
+        h.record(Duration::from_micros(40_000));
+        assert_eq!((h.count(), h.bucket(b)), (COUNT_MAX + 1, COUNT_MAX + 1));
+        assert_eq!(h.quantile(0.5), Duration::from_micros(40_000));
+        // Past the cap (by recording), a merge brings it back to the cap
+        // without overflowing.
+        let mut past = h.clone();
+        past.merge(&h);
+        assert_eq!((past.count(), past.bucket(b)), (COUNT_MAX, COUNT_MAX));
+        // A value in another bucket widens the run and counts there.
+        h.record(Duration::from_micros(3));
+        assert_eq!((h.count(), h.bucket(3), h.bucket(b)), (COUNT_MAX + 2, 1, COUNT_MAX + 1));
+        let mut into = LatencyHistogram::default();
+        into.record(Duration::from_micros(40_000));
+        into.merge(&full);
+        assert_eq!((into.count(), into.bucket(b)), (COUNT_MAX, COUNT_MAX));
+        // Capped merges of values in two buckets: the buckets sum past
+        // u64::MAX, the count is capped, and quantiles still add up.
+        let mut low = full.clone();
+        low.counts[0] = 0;
+        low.widen(3, 4);
+        low.counts[3 - low.first] = COUNT_MAX;
+        low.max_micros = 3;
+        low.merge(&full);
+        // Enough more that the top rank is past the first bucket (an f64
+        // holds 2^63 + 4096 exactly).
+        for _ in 0..4096 {
+            low.record(Duration::from_micros(40_000));
+        }
+        let (n, above) = (low.count(), COUNT_MAX + 4096);
+        assert_eq!((n, low.bucket(3), low.bucket(b)), (above, COUNT_MAX, above));
+        assert_eq!(low.quantile(1.0), Duration::from_micros(40_000));
+        assert_eq!(low.quantile(0.0), Duration::from_micros(3));
     }
 
     #[test]
