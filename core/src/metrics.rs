@@ -629,6 +629,9 @@ mod tests {
         ))
         .expect("consistent");
         assert_eq!((read.count(), read.max()), (2, Duration::from_micros(40_000)));
+        // One value: its sum is its maximum.
+        let one = dense(&[(top, 1)], 1, 40_000, 40_000);
+        serde_json::from_value::<LatencyHistogram>(one).expect("one value");
         let full = dense(&[(top, COUNT_MAX)], COUNT_MAX, u64::MAX, 40_000);
         serde_json::from_value::<LatencyHistogram>(full).expect("2^63 values in one bucket");
     }
