@@ -636,6 +636,86 @@ mod tests {
         serde_json::from_value::<LatencyHistogram>(full).expect("2^63 values in one bucket");
     }
 
+    #[cfg(feature = "serde")]
+    mod read_back {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A count: small, or near the caps.
+        fn count() -> impl Strategy<Value = u64> {
+            prop_oneof![0..4u64, (COUNT_MAX - 2)..=(COUNT_MAX + 2), Just(u64::MAX)]
+        }
+
+        /// Values as recording sees them: small, around bucket edges, huge.
+        fn value() -> impl Strategy<Value = u64> {
+            prop_oneof![0..20u64, 0..5_000_000u64, Just(1 << 41), Just(u64::MAX)]
+        }
+
+        proptest! {
+            /// Whatever is read back, merging it (with itself, again and
+            /// again), recording into it and its quantiles do not panic,
+            /// and a read histogram's counts sum to its count.
+            #[test]
+            fn nothing_read_back_breaks_merges_records_or_quantiles(
+                counts in proptest::collection::vec((0..BUCKETS, count()), 0..4),
+                count in count(),
+                sum in value(),
+                max in value(),
+                consistent in any::<bool>(),
+            ) {
+                let mut buckets = vec![0u64; BUCKETS];
+                for &(b, n) in &counts {
+                    buckets[b] = n;
+                }
+                // Half the cases made consistent where that is possible, so
+                // that many are read rather than refused.
+                let total = buckets.iter().try_fold(0u64, |t, &n| t.checked_add(n));
+                let top = buckets.iter().rposition(|&n| n > 0);
+                let (count, sum, max) = match (consistent, total, top) {
+                    (true, Some(t), Some(top)) => (t, u64::MAX, bucket_high(top)),
+                    (true, Some(0), None) => (0, 0, 0),
+                    _ => (count, sum, max),
+                };
+                let json = serde_json::json!({
+                    "buckets": buckets, "count": count, "sum_micros": sum, "max_micros": max,
+                });
+                let Ok(h) = serde_json::from_value::<LatencyHistogram>(json) else {
+                    return Ok(());
+                };
+                let read: u64 = (0..BUCKETS).map(|b| h.bucket(b)).sum();
+                prop_assert_eq!(read, h.count());
+                prop_assert!(h.count() <= COUNT_MAX);
+                let mut m = h.clone();
+                for _ in 0..3 {
+                    let again = m.clone();
+                    m.merge(&again);
+                    m.merge(&h);
+                    prop_assert!(m.count() <= COUNT_MAX);
+                    m.record(Duration::from_micros(max));
+                    m.record(Duration::from_micros(3));
+                    for q in [0.0, 0.5, 0.99, 1.0] {
+                        let _ = m.quantile(q);
+                    }
+                    let _ = m.summary();
+                }
+            }
+
+            /// Everything recording produces is read back, equal.
+            #[test]
+            fn every_recorded_histogram_reads_back_equal(
+                values in proptest::collection::vec(value(), 0..40),
+            ) {
+                let mut h = LatencyHistogram::default();
+                for &v in &values {
+                    h.record_in_bucket(v, bucket_of(v));
+                }
+                let json = serde_json::to_value(&h).expect("serializes");
+                let back: LatencyHistogram = serde_json::from_value(json).expect("reads back");
+                prop_assert_eq!(back, h);
+            }
+        }
+    }
+
     #[test]
     fn a_merge_caps_counts_at_2_pow_63_and_recording_goes_on() {
         let b = bucket_of(40_000);
