@@ -391,19 +391,23 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Events that have finished, whatever the outcome.
+    /// Events that have finished, whatever the outcome. Saturating: a
+    /// `Metrics` built or read back by the application may hold any counts.
     pub fn finished(&self) -> u64 {
-        self.confirmed
-            + self.expired_deadline
-            + self.expired_attempts
-            + self.cancelled
-            + self.superseded
-            + self.stream_closed
+        [
+            self.expired_deadline,
+            self.expired_attempts,
+            self.cancelled,
+            self.superseded,
+            self.stream_closed,
+        ]
+        .into_iter()
+        .fold(self.confirmed, u64::saturating_add)
     }
 
-    /// Events submitted and not yet finished.
+    /// Events submitted and not yet finished (saturating, as `finished`).
     pub fn pending(&self) -> u64 {
-        self.in_flight + self.queued
+        self.in_flight.saturating_add(self.queued)
     }
 
     /// Confirmed / finished, or `None` before anything finished.
@@ -853,6 +857,23 @@ mod tests {
         let mut e = LatencyHistogram::default();
         e.merge(&of(1_000));
         assert_eq!((e.first, e.counts.len(), e.count()), (55, 17, 1));
+    }
+
+    #[test]
+    fn sums_of_counters_saturate_whatever_the_counts() {
+        let m = Metrics {
+            confirmed: u64::MAX - 1,
+            stream_closed: 5,
+            in_flight: u64::MAX,
+            queued: 1,
+            ..Metrics::default()
+        };
+        assert_eq!(m.finished(), u64::MAX);
+        assert_eq!(m.pending(), u64::MAX);
+        assert!(m.confirmation_rate().is_some_and(|r| r > 0.99));
+        let small =
+            Metrics { confirmed: 3, expired_attempts: 1, cancelled: 2, ..Metrics::default() };
+        assert_eq!(small.finished(), 6);
     }
 
     #[test]
