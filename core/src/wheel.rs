@@ -72,6 +72,14 @@ pub(crate) trait TimerStore {
     fn expiry(&self, key: u32) -> u64;
     /// `key` now sits at `pos`.
     fn set_pos(&mut self, key: u32, pos: Pos);
+    /// Moves `key` in a cascade: `place` takes its exact expiry and gives
+    /// its new position, which the owner records. The same as `expiry`,
+    /// then `place`, then `set_pos`; an owner may look the key up once.
+    #[inline]
+    fn relocate(&mut self, key: u32, place: impl FnOnce(u64) -> Pos) {
+        let pos = place(self.expiry(key));
+        self.set_pos(key, pos);
+    }
 }
 
 /// The keys in one slot, and a lower bound on their expiries (exact until
@@ -140,6 +148,14 @@ impl TimerWheel {
     /// Schedules `key` at `when` µs (clamped to now: a past time fires next).
     #[inline(always)]
     pub(crate) fn insert(&mut self, key: u32, when: u64, store: &mut impl TimerStore) {
+        let pos = self.place(key, when);
+        store.set_pos(key, pos);
+    }
+
+    /// [`insert`](Self::insert) without telling the owner: returns where
+    /// `key` sits.
+    #[inline(always)]
+    fn place(&mut self, key: u32, when: u64) -> Pos {
         let when = when.max(self.elapsed);
         let bucket = if when > self.elapsed | (BLOCK - 1) {
             FAR
@@ -160,7 +176,7 @@ impl TimerWheel {
         b.push(key);
         *min = (*min).min(when);
         self.len += 1;
-        store.set_pos(key, Pos { bucket: bucket as u16, index });
+        Pos { bucket: bucket as u16, index }
     }
 
     /// Removes `key`, which sits at `pos`. The owner's record of `pos` is
@@ -267,8 +283,11 @@ impl TimerWheel {
         self.buckets[bucket].min = u64::MAX;
         self.len -= keys.len();
         for &key in &keys {
-            let when = store.expiry(key);
-            self.insert(key, when, store);
+            store.relocate(
+                key,
+                #[inline(always)]
+                |when| self.place(key, when),
+            );
         }
         keys.clear();
         if self.buckets[bucket].keys.is_empty() && keys.capacity() <= KEEP {

@@ -925,4 +925,14 @@ impl TimerStore for Store<'_> {
             self.events.event_mut(key).set_timer(pos);
         }
     }
+
+    #[inline]
+    fn relocate(&mut self, key: u32, place: impl FnOnce(u64) -> Pos) {
+        if key & STREAM_KEY != 0 {
+            let pos = place(self.expiry(key));
+            self.set_pos(key, pos);
+        } else {
+            self.events.relocate_timer(key, place);
+        }
+    }
 }

@@ -343,6 +343,40 @@ fn deadline_in(
     }
 }
 
+/// When `e`, the event in `slot`, fires: the earlier of its attempt timeout
+/// (in flight only) and its deadline, from the tables that keep them.
+#[inline(always)]
+fn expiry_in(
+    e: &Event,
+    slot: u32,
+    default: u64,
+    spans: &Spans,
+    deadlines: &BTreeMap<u32, Instant>,
+    timeouts: &BTreeMap<u32, Instant>,
+) -> Instant {
+    let deadline = || deadline_in(e, slot, default, spans, deadlines);
+    match e.phase() {
+        Phase::InFlight => timeout_in(e, slot, timeouts, deadline),
+        _ => deadline(),
+    }
+}
+
+/// The timeout of `e`, the event in `slot` (see [`Events::timeout`]), whose
+/// deadline `deadline` gives.
+#[inline(always)]
+fn timeout_in(
+    e: &Event,
+    slot: u32,
+    timeouts: &BTreeMap<u32, Instant>,
+    deadline: impl FnOnce() -> Instant,
+) -> Instant {
+    match e.timeout_offset() {
+        TIMEOUT_AT_DEADLINE => deadline(),
+        TIMEOUT_TABLE => timeouts[&slot],
+        offset => e.submitted_at().add_micros(offset),
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct EventSlot {
     pub(super) generation: u32,
@@ -526,11 +560,7 @@ impl Events {
     /// gives.
     #[inline]
     fn timeout_with(&self, slot: u32, e: &Event, deadline: impl FnOnce() -> Instant) -> Instant {
-        match e.timeout_offset() {
-            TIMEOUT_AT_DEADLINE => deadline(),
-            TIMEOUT_TABLE => self.timeouts[&slot],
-            offset => e.submitted_at().add_micros(offset),
-        }
+        timeout_in(e, slot, &self.timeouts, deadline)
     }
 
     /// [`deadline`](Self::deadline) and [`timeout`](Self::timeout) at once.
@@ -582,11 +612,20 @@ impl Events {
     /// (in flight only) and its deadline.
     #[inline]
     pub(super) fn expiry(&self, slot: u32) -> Instant {
-        let e = self.event(slot);
-        match e.phase() {
-            Phase::InFlight => self.timeout_of(slot, e),
-            _ => self.deadline_of(slot, e),
-        }
+        let Events { slots, deadline_default, spans, deadlines, timeouts, .. } = self;
+        let e = slots[slot].event.as_ref().expect("live event slot");
+        expiry_in(e, slot, *deadline_default, spans, deadlines, timeouts)
+    }
+
+    /// Moves the event's wheel timer in a cascade: `place` takes its expiry
+    /// (µs, see [`expiry`](Self::expiry)) and gives its new position, which
+    /// is recorded. One lookup of the slot.
+    #[inline(always)]
+    pub(super) fn relocate_timer(&mut self, slot: u32, place: impl FnOnce(u64) -> Pos) {
+        let Events { slots, deadline_default, spans, deadlines, timeouts, .. } = self;
+        let e = slots[slot].event.as_mut().expect("live event slot");
+        let at = expiry_in(e, slot, *deadline_default, spans, deadlines, timeouts);
+        e.set_timer(place(at.as_micros()));
     }
 
     /// Records a transmission at `now` (adaptive timeout only).
