@@ -125,6 +125,10 @@ const DEADLINE_TABLE: u32 = 1;
 /// From here on: `submitted_at + spans[kind - DEADLINE_SPANS]`.
 const DEADLINE_SPANS: u32 = 2;
 const DEADLINE_MASK: u32 = 0xff;
+// The fields do not overlap, and leave the top bit to `LIVE`.
+const _: () = assert!(ATTEMPTS_SHIFT + ATTEMPTS_MASK.count_ones() <= BUCKET_SHIFT);
+const _: () = assert!(BUCKET_SHIFT + BUCKET_MASK.count_ones() <= DEADLINE_SHIFT);
+const _: () = assert!(DEADLINE_SHIFT + DEADLINE_MASK.count_ones() <= 31);
 /// Always set, so that `bits` is never zero (the niche of `Option<Event>`).
 const LIVE: u32 = 1 << 31;
 
@@ -717,13 +721,16 @@ mod tests {
         assert!(e.timer().is_none());
         e.set_attempts(1000);
         e.set_phase(Phase::Paused);
-        e.set_timer(Pos::new(448, u32::MAX));
+        e.set_timer(Pos::new(crate::wheel::BUCKETS as u16 - 1, u32::MAX));
+        e.set_field(DEADLINE_SHIFT, DEADLINE_MASK, DEADLINE_MASK);
         e.set_seq(Seq(u64::MAX - 1));
         e.set_timeout_offset(TIMEOUT_TABLE);
         assert_eq!(e.attempts(), 1000);
         assert_eq!(e.phase(), Phase::Paused);
         assert!(e.keyed());
-        assert_eq!(e.timer(), Pos::new(448, u32::MAX));
+        assert_eq!(e.timer(), Pos::new(crate::wheel::BUCKETS as u16 - 1, u32::MAX));
+        assert_eq!(e.deadline_kind(), DEADLINE_MASK);
+        e.set_field(DEADLINE_SHIFT, DEADLINE_MASK, DEADLINE_DEFAULT);
         assert_eq!(e.timeout_offset(), TIMEOUT_TABLE);
         assert_eq!(e.seq(Seq(u64::MAX - 5)), Seq(u64::MAX - 1));
         assert_eq!(e.submitted_at(), Instant::from_micros(u64::MAX - 3));
