@@ -12,8 +12,8 @@ const SUB: usize = 1 << SUB_BITS;
 /// Powers of two tracked, in microseconds: up to 2^40 µs (about 12.7 days).
 const EXP_MAX: u32 = 40;
 const BUCKETS: usize = SUB + (EXP_MAX as usize - SUB_BITS as usize + 1) * SUB;
-/// The most values a merge leaves in a histogram, or in one of its buckets,
-/// and the most a serialized one may hold.
+/// The most values a merge leaves in a histogram, and the most a serialized
+/// one may hold.
 const COUNT_MAX: u64 = 1 << 63;
 
 /// A log-linear latency histogram: values in microseconds, each bucket
@@ -29,8 +29,8 @@ const COUNT_MAX: u64 = 1 << 63;
 /// `sum_micros` and `max_micros`, and read back from that form; any other
 /// number of counts is refused with an error, as are counts that do not
 /// sum to `count`, more than 2^63 values, and a maximum outside the
-/// highest bucket with values or above the sum. A merge caps the count,
-/// and each bucket's, at 2^63.
+/// highest bucket with values or above the sum. A merge stops at 2^63
+/// values (see [`merge`](Self::merge)).
 #[derive(Clone, Debug, Default)]
 pub struct LatencyHistogram {
     /// Counts of buckets `first..first + counts.len()`; every other bucket
@@ -162,9 +162,8 @@ impl LatencyHistogram {
         let rank = if (rank as f64) < q * self.count as f64 { rank + 1 } else { rank };
         let mut seen = 0;
         for (i, &n) in self.counts.iter().enumerate() {
-            // Saturating: capped merges can leave buckets that sum past
-            // u64::MAX (see `merge`).
-            seen = n.saturating_add(seen);
+            // The counts sum to `count`, which cannot overflow.
+            seen += n;
             if seen >= rank {
                 return Duration::from_micros(bucket_high(self.first + i).min(self.max_micros));
             }
@@ -183,21 +182,35 @@ impl LatencyHistogram {
         }
     }
 
-    /// Adds another histogram's values to this one.
+    /// Adds another histogram's values to this one, up to 2^63 values in
+    /// all. Past that, the other's lowest values are the ones left out, so
+    /// that the bucket counts still sum to `count` and the maximum stays in
+    /// the highest bucket with values: what is merged reads back. The sum
+    /// takes all of the other's (saturating), so it stays at least the
+    /// maximum.
     pub fn merge(&mut self, other: &LatencyHistogram) {
-        if self.counts.is_empty() {
+        let take = other.count.min(COUNT_MAX.saturating_sub(self.count));
+        if take == 0 {
+            return;
+        }
+        if self.counts.is_empty() && take == other.count {
             // Into an empty one: the other's run as it is.
             self.counts = other.counts.clone();
             self.first = other.first;
-        } else if !other.counts.is_empty() {
+        } else {
             self.widen(other.first, other.first + other.counts.len());
             let mine = &mut self.counts[other.first - self.first..][..other.counts.len()];
-            for (a, &b) in mine.iter_mut().zip(other.counts.iter()) {
-                *a = a.saturating_add(b).min(COUNT_MAX);
+            let mut left = take;
+            for (a, &b) in mine.iter_mut().zip(other.counts.iter()).rev() {
+                let n = b.min(left);
+                // Cannot overflow: the counts sum to `count`, and `count +
+                // take` is at most 2^63.
+                *a += n;
+                left -= n;
             }
+            debug_assert_eq!(left, 0, "the other's counts sum to its count");
         }
-        // Capped, so that recording after it cannot overflow.
-        self.count = self.count.saturating_add(other.count).min(COUNT_MAX);
+        self.count += take;
         self.sum_micros = self.sum_micros.saturating_add(other.sum_micros);
         self.max_micros = self.max_micros.max(other.max_micros);
     }
@@ -657,8 +670,9 @@ mod tests {
 
         proptest! {
             /// Whatever is read back, merging it (with itself, again and
-            /// again), recording into it and its quantiles do not panic,
-            /// and a read histogram's counts sum to its count.
+            /// again), recording into it and its quantiles do not panic; a
+            /// read histogram's counts sum to its count, and every merge
+            /// reads back equal.
             #[test]
             fn nothing_read_back_breaks_merges_records_or_quantiles(
                 counts in proptest::collection::vec((0..BUCKETS, count()), 0..4),
@@ -691,10 +705,23 @@ mod tests {
                 prop_assert!(h.count() <= COUNT_MAX);
                 let mut m = h.clone();
                 for _ in 0..3 {
-                    let again = m.clone();
+                    let (again, before) = (m.clone(), m.count());
                     m.merge(&again);
                     m.merge(&h);
-                    prop_assert!(m.count() <= COUNT_MAX);
+                    // Up to 2^63 values, and none added past them (recording
+                    // below can take it past).
+                    prop_assert!(m.count() <= COUNT_MAX.max(before));
+                    prop_assert!(m.count() >= before);
+                    // What a merge leaves reads back: its counts sum to
+                    // its count, and its maximum is in its highest bucket.
+                    let sum = (0..BUCKETS).try_fold(0u64, |t, b| t.checked_add(m.bucket(b)));
+                    prop_assert_eq!(sum, Some(m.count()));
+                    if m.count() <= COUNT_MAX {
+                        let json = serde_json::to_value(&m).expect("serializes");
+                        let back: LatencyHistogram =
+                            serde_json::from_value(json).expect("a merge reads back");
+                        prop_assert_eq!(&back, &m);
+                    }
                     m.record(Duration::from_micros(max));
                     m.record(Duration::from_micros(3));
                     for q in [0.0, 0.5, 0.99, 1.0] {
@@ -721,7 +748,7 @@ mod tests {
     }
 
     #[test]
-    fn a_merge_caps_counts_at_2_pow_63_and_recording_goes_on() {
+    fn a_merge_stops_at_2_pow_63_values_and_recording_goes_on() {
         let b = bucket_of(40_000);
         let full = LatencyHistogram {
             counts: vec![COUNT_MAX].into_boxed_slice(),
@@ -732,39 +759,48 @@ mod tests {
         };
         let mut h = full.clone();
         h.merge(&full);
-        assert_eq!((h.count(), h.bucket(b)), (COUNT_MAX, COUNT_MAX));
+        assert_eq!(h, full, "nothing added at the cap");
         h.record(Duration::from_micros(40_000));
         assert_eq!((h.count(), h.bucket(b)), (COUNT_MAX + 1, COUNT_MAX + 1));
         assert_eq!(h.quantile(0.5), Duration::from_micros(40_000));
-        // Past the cap (by recording), a merge brings it back to the cap
-        // without overflowing.
+        // Past the cap (by recording), a merge adds nothing and takes
+        // nothing away.
         let mut past = h.clone();
         past.merge(&h);
-        assert_eq!((past.count(), past.bucket(b)), (COUNT_MAX, COUNT_MAX));
+        assert_eq!(past, h);
         // A value in another bucket widens the run and counts there.
         h.record(Duration::from_micros(3));
         assert_eq!((h.count(), h.bucket(3), h.bucket(b)), (COUNT_MAX + 2, 1, COUNT_MAX + 1));
+        // Into a histogram with one value: all but one of the other's.
         let mut into = LatencyHistogram::default();
         into.record(Duration::from_micros(40_000));
         into.merge(&full);
         assert_eq!((into.count(), into.bucket(b)), (COUNT_MAX, COUNT_MAX));
-        // Capped merges of values in two buckets: the buckets sum past
-        // u64::MAX, the count is capped, and quantiles still add up.
-        let mut low = full.clone();
-        low.counts[0] = 0;
-        low.widen(3, 4);
-        low.counts[3 - low.first] = COUNT_MAX;
-        low.max_micros = 3;
-        low.merge(&full);
-        // Enough more that the top rank is past the first bucket (an f64
-        // holds 2^63 + 4096 exactly).
-        for _ in 0..4096 {
-            low.record(Duration::from_micros(40_000));
-        }
-        let (n, above) = (low.count(), COUNT_MAX + 4096);
-        assert_eq!((n, low.bucket(3), low.bucket(b)), (above, COUNT_MAX, above));
-        assert_eq!(low.quantile(1.0), Duration::from_micros(40_000));
+        // The other's lowest values are the ones left out: its maximum
+        // stays in the highest bucket with values, and the merge reads back.
+        let mut low = LatencyHistogram::default();
+        low.record(Duration::from_micros(3));
+        let mut two = LatencyHistogram::default();
+        two.merge(&full);
+        two.count -= 2;
+        two.counts[0] -= 2;
+        two.record(Duration::from_micros(3));
+        two.record(Duration::from_micros(3));
+        two.record(Duration::from_micros(50_000));
+        assert_eq!(two.count(), COUNT_MAX + 1);
+        low.merge(&two);
+        let top = bucket_of(50_000);
+        assert_eq!(low.count(), COUNT_MAX);
+        assert_eq!((low.bucket(3), low.bucket(b), low.bucket(top)), (1, COUNT_MAX - 2, 1));
+        assert_eq!(low.max(), Duration::from_micros(50_000));
         assert_eq!(low.quantile(0.0), Duration::from_micros(3));
+        assert_eq!(low.quantile(1.0), Duration::from_micros(50_000));
+        #[cfg(feature = "serde")]
+        {
+            let json = serde_json::to_value(&low).expect("serializes");
+            let back: LatencyHistogram = serde_json::from_value(json).expect("a merge reads back");
+            assert_eq!(back, low);
+        }
     }
 
     #[test]
