@@ -37,6 +37,35 @@ fn lifecycle<T: Tracking<()>>(group: &mut BenchmarkGroup<'_, WallTime>, n: u64, 
     });
 }
 
+/// Acks handled in batches of this many, prefetched first.
+const BATCH: usize = 16;
+
+/// The full lifecycle in batches of [`BATCH`] events: every submit (each
+/// `Send` drained), `prefetch_ack` for every ack, then every ack (each
+/// `Finish` drained); the same events and acks as [`lifecycle`].
+fn lifecycle_batched<T: Tracking<()>>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    n: u64,
+    order: AckOrder,
+) {
+    let mut state: Option<(T, Lifecycle)> = None;
+    group.throughput(Throughput::Elements(BATCH as u64));
+    group.bench_function(BenchmarkId::new(T::NAME, size_label(n)), |b| {
+        let (t, driver) = state.get_or_insert_with(|| Lifecycle::setup(n, order));
+        let mut acks = Lifecycle::batch_room(BATCH);
+        let clock = Clock::from_env();
+        b.iter_custom(|iters| {
+            t.in_context(|t| {
+                let stopwatch = clock.start();
+                for _ in 0..iters {
+                    driver.batch(t, &mut acks);
+                }
+                stopwatch.elapsed()
+            })
+        });
+    });
+}
+
 /// One tick: 1 ms of time passes and `per_tick` timeouts fire (retries or
 /// expiries). Refilling the finished events is not timed.
 fn timeouts<T: Tracking<()>>(group: &mut BenchmarkGroup<'_, WallTime>, n: u64, kind: TimeoutKind) {
@@ -87,6 +116,26 @@ fn lifecycle_random_acks(c: &mut Criterion) {
     g.finish();
 }
 
+fn lifecycle_random_acks_batched(c: &mut Criterion) {
+    let mut g = group(c, "lifecycle_random_acks_batched");
+    for n in sizes() {
+        lifecycle_batched::<Tracker<()>>(&mut g, n, AckOrder::Random);
+        lifecycle_batched::<HashMapHeap<()>>(&mut g, n, AckOrder::Random);
+        lifecycle_batched::<DelayQueueTracker<()>>(&mut g, n, AckOrder::Random);
+    }
+    g.finish();
+}
+
+fn lifecycle_in_order_batched(c: &mut Criterion) {
+    let mut g = group(c, "lifecycle_in_order_batched");
+    for n in sizes() {
+        lifecycle_batched::<Tracker<()>>(&mut g, n, AckOrder::InOrder);
+        lifecycle_batched::<HashMapHeap<()>>(&mut g, n, AckOrder::InOrder);
+        lifecycle_batched::<DelayQueueTracker<()>>(&mut g, n, AckOrder::InOrder);
+    }
+    g.finish();
+}
+
 fn retry_storm(c: &mut Criterion) {
     let mut g = group(c, "retry_storm");
     for n in sizes() {
@@ -119,6 +168,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = lifecycle_in_order, lifecycle_random_acks, retry_storm, expiry
+    targets = lifecycle_in_order, lifecycle_random_acks, retry_storm, expiry,
+        lifecycle_in_order_batched, lifecycle_random_acks_batched
 }
 criterion_main!(benches);

@@ -22,7 +22,7 @@ use tokio::runtime::Runtime;
 use tokio_util::time::DelayQueue;
 use tokio_util::time::delay_queue::Key;
 
-use crate::hashmap_heap::{StreamState, acked_seqs, check_ack};
+use crate::hashmap_heap::{StreamState, acked_seqs, check_ack, likely_key};
 use crate::tracking::{Policy, Tracking};
 
 #[derive(Debug)]
@@ -191,6 +191,16 @@ impl<P> Tracking<P> for DelayQueueTracker<P> {
         let s = &mut self.streams[index];
         s.floor = s.floor.max(ack.cumulative.0);
         Ok(())
+    }
+
+    fn prefetch_ack(&self, ack: &Ack) {
+        // The stream, the pending entry `handle_ack` will remove and its
+        // `DelayQueue` slot.
+        let stream = self.streams.get(ack.stream.to_bits() as usize).map(|s| s.floor);
+        let found = likely_key(ack)
+            .and_then(|k| self.pending.get(&k))
+            .map(|p| (p.attempts, self.queue.deadline(&p.key)));
+        std::hint::black_box((stream, found));
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -200,6 +200,49 @@ impl Lifecycle {
     /// One event's lifecycle: submit, drain `Send`, ack, drain `Finish`.
     #[inline]
     pub fn step<T: Tracking<()>>(&mut self, t: &mut T) {
+        let (user, stream, seq, cumulative) = self.submit_next(t);
+        write_ack(&mut self.ack, stream, seq, cumulative);
+        t.handle_ack(self.now, user, &self.ack).expect("a valid ack");
+        drain(t, &mut self.finished, |_| {});
+    }
+
+    /// `acks.len()` lifecycles, batched: every submit (each `Send`
+    /// drained), then [`Tracking::prefetch_ack`] for every ack, then every
+    /// ack (each `Finish` drained). The same events, seqs and acks as as many
+    /// [`step`](Self::step)s, on the streams in turn; `acks` only holds the
+    /// acks' room between batches.
+    #[inline]
+    pub fn batch<T: Tracking<()>>(&mut self, t: &mut T, acks: &mut [(UserId, Ack)]) {
+        for (user, ack) in acks.iter_mut() {
+            let (u, stream, seq, cumulative) = self.submit_next(t);
+            write_ack(ack, stream, seq, cumulative);
+            *user = u;
+        }
+        for (_, ack) in acks.iter() {
+            t.prefetch_ack(ack);
+        }
+        for (user, ack) in acks.iter() {
+            t.handle_ack(self.now, *user, ack).expect("a valid ack");
+            drain(t, &mut self.finished, |_| {});
+        }
+    }
+
+    /// Room for a batch of `b` acks, for [`batch`](Self::batch).
+    pub fn batch_room(b: usize) -> Vec<(UserId, Ack)> {
+        let ack = Ack {
+            stream: StreamId::from_bits(0),
+            cumulative: Seq(0),
+            ranges: Vec::with_capacity(1),
+            echo: None,
+        };
+        vec![(UserId(0), ack); b]
+    }
+
+    /// Submits the next event (drains its `Send`); returns the ack its step
+    /// sends: the user, the stream, the newly acked seq and the cumulative
+    /// ack.
+    #[inline(always)]
+    fn submit_next<T: Tracking<()>>(&mut self, t: &mut T) -> (UserId, StreamId, u64, u64) {
         let streams = self.streams.len() as u64;
         let index = (self.steps % streams) as usize;
         let round = self.steps / streams;
@@ -217,15 +260,20 @@ impl Lifecycle {
                 (block + u64::from(self.perm[i]), block + u64::from(self.cumulative_after[i]))
             }
         };
-        self.ack.stream = stream;
-        self.ack.cumulative = Seq(cumulative);
-        self.ack.echo = Some(Echo { seq: Seq(seq), attempt: 1 });
-        self.ack.ranges.clear();
-        if seq >= cumulative {
-            self.ack.ranges.push(SeqRange::single(Seq(seq)));
-        }
-        t.handle_ack(self.now, UserId(index as u64), &self.ack).expect("a valid ack");
-        drain(t, &mut self.finished, |_| {});
+        (UserId(index as u64), stream, seq, cumulative)
+    }
+}
+
+/// The receiver's ack after it got `seq`: its cumulative ack, and a range
+/// naming `seq` when it lies above it; echoing `seq`'s first attempt.
+#[inline(always)]
+fn write_ack(ack: &mut Ack, stream: StreamId, seq: u64, cumulative: u64) {
+    ack.stream = stream;
+    ack.cumulative = Seq(cumulative);
+    ack.echo = Some(Echo { seq: Seq(seq), attempt: 1 });
+    ack.ranges.clear();
+    if seq >= cumulative {
+        ack.ranges.push(SeqRange::single(Seq(seq)));
     }
 }
 

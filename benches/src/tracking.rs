@@ -92,6 +92,12 @@ pub trait Tracking<P>: Sized {
     /// An ack from `user`'s client: cumulative plus selective ranges.
     fn handle_ack(&mut self, now: Instant, user: UserId, ack: &Ack) -> Result<(), AckError>;
 
+    /// Reads what `handle_ack` is about to read for `ack` and changes
+    /// nothing: called for each ack of a batch before handling them, so
+    /// their cache misses overlap (`Tracker::prefetch_ack`). Any ack may be
+    /// passed; one that names nothing reads less.
+    fn prefetch_ack(&self, ack: &Ack);
+
     /// Runs the retries and expiries due at `now`.
     fn handle_timeout(&mut self, now: Instant);
 
@@ -131,6 +137,10 @@ impl<P> Tracking<P> for Tracker<P> {
 
     fn handle_ack(&mut self, now: Instant, user: UserId, ack: &Ack) -> Result<(), AckError> {
         Tracker::handle_ack(self, now, user, ack)
+    }
+
+    fn prefetch_ack(&self, ack: &Ack) {
+        Tracker::prefetch_ack(self, ack)
     }
 
     fn handle_timeout(&mut self, now: Instant) {

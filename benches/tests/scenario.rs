@@ -22,6 +22,17 @@ fn lifecycle<T: Tracking<()>>(order: AckOrder) {
     });
 }
 
+fn lifecycle_batched<T: Tracking<()>>(order: AckOrder) {
+    let (mut t, mut driver) = Lifecycle::setup::<T>(3000, order);
+    let mut acks = Lifecycle::batch_room(16);
+    t.in_context(|t| {
+        for batch in 1..=440 {
+            driver.batch(t, &mut acks);
+            assert_eq!(driver.finished, 3000 + 16 * batch, "batch {batch} must finish 16 events");
+        }
+    });
+}
+
 fn timeouts<T: Tracking<()>>(n: u64, kind: TimeoutKind, ticks: u64) {
     let (mut t, mut driver) = Timeouts::setup::<T>(n, kind);
     t.in_context(|t| {
@@ -38,6 +49,15 @@ fn lifecycles_finish_one_event_per_step() {
         lifecycle::<Tracker<()>>(order);
         lifecycle::<HashMapHeap<()>>(order);
         lifecycle::<DelayQueueTracker<()>>(order);
+    }
+}
+
+#[test]
+fn batched_lifecycles_finish_one_event_per_ack() {
+    for order in [AckOrder::InOrder, AckOrder::Random] {
+        lifecycle_batched::<Tracker<()>>(order);
+        lifecycle_batched::<HashMapHeap<()>>(order);
+        lifecycle_batched::<DelayQueueTracker<()>>(order);
     }
 }
 

@@ -775,6 +775,9 @@ impl Harness {
     fn ack(&mut self, user: UserId, ack: &Ack, before: &Snapshot) {
         let verdict = self.judge_ack(user, ack);
         self.tick();
+        // A hint, whatever the ack: it must not panic or change anything
+        // (a refused ack is checked to leave the snapshot as it was).
+        self.tracker.prefetch_ack(ack);
         let result = self.tracker.handle_ack(self.now, user, ack);
         match (&verdict, &result) {
             (Ok(confirmed), Ok(())) => {

@@ -14,7 +14,14 @@ use acktrack_benches::scenario::parse_size;
 use serde_json::Value;
 
 const IMPLEMENTATIONS: [&str; 3] = ["acktrack", "hashmap_heap", "tokio_delayqueue"];
-const GROUPS: [&str; 4] = ["lifecycle_in_order", "lifecycle_random_acks", "retry_storm", "expiry"];
+const GROUPS: [&str; 6] = [
+    "lifecycle_in_order",
+    "lifecycle_random_acks",
+    "retry_storm",
+    "expiry",
+    "lifecycle_in_order_batched",
+    "lifecycle_random_acks_batched",
+];
 
 /// One benchmark's median, in ns per element.
 struct Result {

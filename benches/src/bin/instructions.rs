@@ -9,7 +9,9 @@
 //! ```
 //! The difference between the two runs, divided by the events, is the cost
 //! per event of the measured loop alone (the setup cancels out).
-//! Scenarios: `in-order`, `random`, `retry-storm`, `expiry`, and the
+//! Scenarios: `in-order`, `random`, their `in-order-batched` and
+//! `random-batched` forms (acks in batches of 16, prefetched), `retry-storm`,
+//! `expiry`, and the
 //! receiver's `receiver-in-order`, `receiver-duplicates`, `receiver-reordered`
 //! and `receiver-reordered-reuse` (acks taken with `poll_ack_into`)
 //! (frames, as in the `receiver` bench; `<in flight>` is ignored there).
@@ -20,7 +22,7 @@ use acktrack_benches::scenario::{AckOrder, Lifecycle, TimeoutKind, Timeouts, par
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: instructions <in-order|random|retry-storm|expiry|receiver-in-order|receiver-duplicates|receiver-reordered|receiver-reordered-reuse> <in flight> <events>";
+    let usage = "usage: instructions <in-order|random|in-order-batched|random-batched|retry-storm|expiry|receiver-in-order|receiver-duplicates|receiver-reordered|receiver-reordered-reuse> <in flight> <events>";
     let [scenario, n, events] = args.as_slice() else { panic!("{usage}") };
     let n = parse_size(n).expect(usage);
     let events = parse_size(events).expect(usage);
@@ -31,6 +33,18 @@ fn main() {
             let before = d.finished;
             for _ in 0..events {
                 d.step(&mut t);
+            }
+            d.finished - before
+        }
+        "in-order-batched" | "random-batched" => {
+            let order =
+                if scenario == "random-batched" { AckOrder::Random } else { AckOrder::InOrder };
+            let (mut t, mut d) = Lifecycle::setup::<Tracker<()>>(n, order);
+            // Batches of 16, prefetched (as the `*_batched` benches).
+            let mut acks = Lifecycle::batch_room(16);
+            let before = d.finished;
+            for _ in 0..events / 16 {
+                d.batch(&mut t, &mut acks);
             }
             d.finished - before
         }

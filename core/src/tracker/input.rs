@@ -123,6 +123,27 @@ impl Engine {
         Ok(())
     }
 
+    /// See `Tracker::prefetch_ack`: returns the slot of the event the ack
+    /// most likely confirms, if it is pending.
+    pub(super) fn prefetch_ack(&self, ack: &Ack) -> Option<u32> {
+        let index = self.stream_index(ack.stream).ok()?;
+        let s = self.stream(index);
+        // The seq that most likely names an event the ack confirms: the
+        // echoed one, else the newest one it covers.
+        let seq = match (ack.echo, ack.ranges.last()) {
+            (Some(echo), _) => echo.seq,
+            (None, Some(range)) => range.start,
+            (None, None) => Seq(ack.cumulative.0.checked_sub(1)?),
+        };
+        let user = self.user(s.user);
+        // Folded into one value the optimizer must produce, so every read
+        // is made; none of them is a dependency of what comes after.
+        let slot = s.ring.get(seq);
+        let found = slot.map(|slot| self.event(slot).stream);
+        core::hint::black_box((user.pending, found));
+        slot
+    }
+
     /// Confirms the transmitted event at `seq`.
     fn confirm(&mut self, now: Instant, slot: u32, seq: Seq) {
         let e = self.event(slot);

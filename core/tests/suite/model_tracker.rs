@@ -816,6 +816,11 @@ fn run(ops: Vec<Op>) {
                 let echo = (mask & 0x2000 == 0).then_some(Echo { seq: Seq(echo_seq), attempt });
                 let ack = Ack { stream: st.id, cumulative: Seq(cumulative), ranges, echo };
                 let user = if foreign { UserId(st.user.0 + 1) } else { st.user };
+                // Half the acks prefetched first: a hint that must change
+                // nothing the model sees.
+                if mask & 0x1000 != 0 {
+                    tracker.prefetch_ack(&ack);
+                }
                 let r = tracker.handle_ack(now, user, &ack);
                 assert_eq!(r, model.ack(user, &ack), "ack {ack:?}");
             }
