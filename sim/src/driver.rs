@@ -41,6 +41,11 @@ pub trait SimTracker: Sized {
     fn cancel(&mut self, now: Instant, event: EventId) -> Result<(), CancelError>;
     /// See [`Tracker::handle_ack`].
     fn handle_ack(&mut self, now: Instant, user: UserId, ack: &Ack) -> Result<(), AckError>;
+    /// See [`Tracker::prefetch_ack`]: a hint that changes nothing, so by
+    /// default it does nothing.
+    fn prefetch_ack(&self, ack: &Ack) {
+        let _ = ack;
+    }
     /// See [`Tracker::handle_connect`].
     fn handle_connect(
         &mut self,
@@ -122,6 +127,9 @@ impl SimTracker for Tracker<Payload> {
     }
     fn handle_ack(&mut self, now: Instant, user: UserId, ack: &Ack) -> Result<(), AckError> {
         Tracker::handle_ack(self, now, user, ack)
+    }
+    fn prefetch_ack(&self, ack: &Ack) {
+        Tracker::prefetch_ack(self, ack)
     }
     fn handle_connect(
         &mut self,

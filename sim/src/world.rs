@@ -675,6 +675,9 @@ impl<T: SimTracker> World<T> {
     pub(crate) fn input_ack(&mut self, conn: Option<u32>, user: u32, ack: &Ack) {
         let now = self.server_now();
         let predicted = self.model.ack_valid(user, ack, self.config.tracker.ack_ranges_max);
+        // Every ack, honest or not, prefetched first: a hint that must
+        // change nothing (a seed's trace is the same with or without it).
+        self.tracker.prefetch_ack(ack);
         let result = self.tracker.handle_ack(now, user_id(user), ack);
         self.record(TraceEvent::Ack {
             user: user_id(user).0,
