@@ -214,8 +214,8 @@ impl<P> Tracker<P> {
     /// before handling them lets their cache misses overlap instead of
     /// coming one after another. That matters when the tracker holds far
     /// more events than the cache does and acks arrive out of order; it
-    /// costs about 70 instructions, so a tracker that fits in the cache
-    /// loses a little. The `*_batched` benches measure both (see
+    /// costs about 80 instructions, so a tracker that fits in the cache
+    /// loses a little (about 5 ns per ack at 1k in flight). The `*_batched` benches measure both (see
     /// benches/README.md).
     ///
     /// Any ack may be passed: one naming an unknown or closed stream, or
