@@ -221,6 +221,33 @@ impl<P> Tracker<P> {
     /// Any ack may be passed: one naming an unknown or closed stream, or
     /// seqs it does not hold, reads less and does nothing else. The result
     /// of [`handle_ack`](Self::handle_ack) does not depend on it.
+    ///
+    /// ```
+    /// use acktrack::{Ack, Config, Echo, Instant, Seq, SubmitOptions, Tracker, UserId};
+    ///
+    /// let mut tracker: Tracker<&str> = Tracker::new(Config::default()).unwrap();
+    /// let now = Instant::ZERO;
+    /// let mut acks = Vec::new();
+    /// for user in 1..=3 {
+    ///     let stream = tracker.open_stream(now, UserId(user)).unwrap();
+    ///     tracker.submit(now, stream, "hello", SubmitOptions::default()).unwrap();
+    ///     let echo = Some(Echo { seq: Seq(0), attempt: 1 });
+    ///     acks.push((UserId(user), Ack { stream, cumulative: Seq(1), ranges: Vec::new(), echo }));
+    /// }
+    /// while tracker.poll_command().is_some() {} // the three sends
+    ///
+    /// // Acks read from many sockets at once: prefetch them all, then handle them.
+    /// for (_, ack) in &acks {
+    ///     tracker.prefetch_ack(ack);
+    /// }
+    /// for (user, ack) in &acks {
+    ///     tracker.handle_ack(now, *user, ack).unwrap();
+    ///     while let Some(command) = tracker.poll_command() {
+    ///         assert!(matches!(command, acktrack::Command::Finish { .. }));
+    ///     }
+    /// }
+    /// assert_eq!(tracker.metrics().confirmed, 3);
+    /// ```
     pub fn prefetch_ack(&self, ack: &Ack) {
         if let Some(slot) = self.engine.prefetch_ack(ack) {
             // Its payload, which the `Finish` hands back.
