@@ -833,12 +833,9 @@ impl Core {
     /// always covers the frame that triggered it.
     #[inline(never)]
     fn build_ranges(&self, echo: Option<Echo>, ranges: &mut Vec<SeqRange>) {
+        // Its callers skip it in the usual case, in order, when nothing was
+        // received above the cumulative ack (no run, so no range).
         ranges.clear();
-        if self.spans.is_empty() {
-            // The usual case, in order: nothing received above the
-            // cumulative ack, so no range.
-            return;
-        }
         // Ranges start above the cumulative ack, so seq 0 is never in one:
         // without an echo nothing needs a place kept for it.
         let echo_seq = echo.map_or(Seq(0), |e| e.seq);
