@@ -43,14 +43,19 @@ impl Engine {
         let now = self.advance(now);
         let (index, owner) = self.owned_stream(user, ack.stream)?;
         let ranges_max = self.config.ack_ranges_max as usize;
-        let s = self.stream(index);
+        let window = u64::from(self.config.flow.window);
+        // The stream's record, borrowed alone (not all of `self`), so that it
+        // is looked up again only after each confirmation, which needs all
+        // of `self`.
+        let mut s = self.streams[index as usize].stream.as_mut().expect("live stream slot");
         if let Err(e) = ack.validate(s.ring.next_seq(), ranges_max) {
             return Err(self.reject(Some(user), e));
         }
         // The echoed transmission, if its event is still pending.
+        let events = &self.events;
         let echoed = ack.echo.and_then(|echo| {
             let slot = s.ring.get(echo.seq)?;
-            Some((echo, self.event(slot).attempts(), self.events.sent_at(slot)))
+            Some((echo, events.event(slot).attempts(), events.sent_at(slot)))
         });
         if let Some((echo, attempts, _)) = echoed {
             if echo.attempt > attempts {
@@ -64,7 +69,6 @@ impl Engine {
         }
 
         // Valid: from here on the ack takes effect.
-        let s = self.stream_mut(index);
         if ack.cumulative > s.client_cumulative {
             // The client makes progress: skips may be resent again.
             s.client_cumulative = ack.cumulative;
@@ -72,29 +76,34 @@ impl Engine {
         }
         let mut newly = 0u64;
         loop {
-            let s = self.stream_mut(index);
             let floor = s.ring.floor();
             let Some((seq, slot)) = s.ring.next_unresolved(floor, ack.cumulative) else { break };
             self.confirm(now, slot, seq);
             newly += 1;
+            s = self.streams[index as usize].stream.as_mut().expect("live stream slot");
         }
         for range in &ack.ranges {
             let mut from = range.start;
-            while let Some((seq, slot)) =
-                self.stream_mut(index).ring.next_unresolved(from, range.end)
-            {
+            while let Some((seq, slot)) = s.ring.next_unresolved(from, range.end) {
                 self.confirm(now, slot, seq);
                 newly += 1;
                 from = seq.next();
+                s = self.streams[index as usize].stream.as_mut().expect("live stream slot");
             }
         }
-        let s = self.stream(index);
         let echo_confirmed = echoed.filter(|(echo, ..)| s.ring.get(echo.seq).is_none());
         let late = echoed.is_none()
             && ack.echo.is_some_and(|echo| {
-                let (next, window) = (s.ring.next_seq().0, u64::from(self.config.flow.window));
+                let next = s.ring.next_seq().0;
                 s.abandoned_any && s.abandoned.contains(echo.seq.0, next, window)
             });
+        // Its timers no longer fire unanswered (see `Stream::timers_firing`).
+        s.timers_firing &= newly == 0;
+        if s.abandoned_any {
+            let below = s.client_cumulative.0;
+            s.abandoned.remove_below(below);
+            s.abandoned_any = !s.abandoned.is_empty();
+        }
         if let Some((echo, attempts, sent_at)) = echo_confirmed {
             if echo.attempt == attempts {
                 let sample = sent_at.map(|at| now.saturating_duration_since(at));
@@ -110,14 +119,6 @@ impl Engine {
             bump!(self, owner, acks_late);
         } else if newly == 0 {
             bump!(self, owner, acks_duplicate);
-        }
-        let s = self.stream_mut(index);
-        // Its timers no longer fire unanswered (see `Stream::timers_firing`).
-        s.timers_firing &= newly == 0;
-        if s.abandoned_any {
-            let below = s.client_cumulative.0;
-            s.abandoned.remove_below(below);
-            s.abandoned_any = !s.abandoned.is_empty();
         }
         self.after_stream_input(now, index);
         Ok(())
