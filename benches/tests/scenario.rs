@@ -136,3 +136,75 @@ fn sizes_parse() {
     assert_eq!(parse_size("250"), Some(250));
     assert_eq!(parse_size("x"), None);
 }
+
+/// acktrack with the slab slot of every finished event noted.
+struct SlotSpy {
+    tracker: Tracker<()>,
+    finished_slots: Vec<u32>,
+}
+
+impl Tracking<()> for SlotSpy {
+    const NAME: &'static str = "slot-spy";
+    fn with_policy(policy: &acktrack_benches::Policy, window: u32) -> Self {
+        SlotSpy { tracker: Tracking::with_policy(policy, window), finished_slots: Vec::new() }
+    }
+    fn open_stream(
+        &mut self,
+        now: acktrack::Instant,
+        user: acktrack::UserId,
+    ) -> Result<acktrack::StreamId, acktrack::OpenError> {
+        self.tracker.open_stream(now, user)
+    }
+    fn submit(
+        &mut self,
+        now: acktrack::Instant,
+        stream: acktrack::StreamId,
+        payload: (),
+    ) -> Result<acktrack::EventId, acktrack::Rejected<()>> {
+        Tracking::submit(&mut self.tracker, now, stream, payload)
+    }
+    fn handle_ack(
+        &mut self,
+        now: acktrack::Instant,
+        user: acktrack::UserId,
+        ack: &acktrack::Ack,
+    ) -> Result<(), acktrack::AckError> {
+        self.tracker.handle_ack(now, user, ack)
+    }
+    fn prefetch_ack(&self, ack: &acktrack::Ack) {
+        self.tracker.prefetch_ack(ack)
+    }
+    fn handle_timeout(&mut self, now: acktrack::Instant) {
+        self.tracker.handle_timeout(now)
+    }
+    fn poll_command(&mut self) -> Option<acktrack::Command<()>> {
+        let command = self.tracker.poll_command();
+        if let Some(acktrack::Command::Finish { event, .. }) = &command {
+            // An `EventId`'s low 32 bits are its slot in the slab.
+            self.finished_slots.push(event.to_bits() as u32);
+        }
+        command
+    }
+    fn poll_timeout(&self) -> Option<acktrack::Instant> {
+        self.tracker.poll_timeout()
+    }
+}
+
+/// The lifecycles' streams are picked at random, so the events acked one
+/// after the other do not sit in consecutive slots (with the streams in
+/// turn they did, and the slab was read in order: see `Lifecycle`).
+#[test]
+fn lifecycle_acks_do_not_walk_the_slab_in_order() {
+    for order in [AckOrder::InOrder, AckOrder::Random] {
+        let (mut t, mut driver) = Lifecycle::setup::<SlotSpy>(30_000, order);
+        t.finished_slots.clear();
+        for _ in 0..5000 {
+            driver.step(&mut t);
+        }
+        let slots = &t.finished_slots;
+        assert_eq!(slots.len(), 5000);
+        let adjacent = slots.windows(2).filter(|w| w[0].abs_diff(w[1]) <= 1).count();
+        // By chance about 2 in 30,000 pairs; in turn, nearly all of them.
+        assert!(adjacent < 50, "{order:?}: {adjacent} of 4999 consecutive acks in adjacent slots");
+    }
+}
