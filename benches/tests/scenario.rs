@@ -137,7 +137,7 @@ fn sizes_parse() {
     assert_eq!(parse_size("x"), None);
 }
 
-/// acktrack with the slab slot of every finished event noted.
+/// acktrack with the slab slot of every finished or retried event noted.
 struct SlotSpy {
     tracker: Tracker<()>,
     finished_slots: Vec<u32>,
@@ -179,7 +179,10 @@ impl Tracking<()> for SlotSpy {
     }
     fn poll_command(&mut self) -> Option<acktrack::Command<()>> {
         let command = self.tracker.poll_command();
-        if let Some(acktrack::Command::Finish { event, .. }) = &command {
+        if let Some(
+            acktrack::Command::Finish { event, .. } | acktrack::Command::Retry { event, .. },
+        ) = &command
+        {
             // An `EventId`'s low 32 bits are its slot in the slab.
             self.finished_slots.push(event.to_bits() as u32);
         }
@@ -190,9 +193,20 @@ impl Tracking<()> for SlotSpy {
     }
 }
 
+/// How many of the slots follow the one before in a way a hardware
+/// prefetcher follows: the next slot (or the same), or the same stride as
+/// the step before.
+fn predictable(slots: &[u32]) -> usize {
+    let deltas: Vec<i64> = slots.windows(2).map(|w| i64::from(w[1]) - i64::from(w[0])).collect();
+    let near = deltas.iter().filter(|d| d.abs() <= 1).count();
+    let strided = deltas.windows(2).filter(|d| d[0] == d[1] && d[0].abs() > 1).count();
+    near + strided
+}
+
 /// The lifecycles' streams are picked at random, so the events acked one
 /// after the other do not sit in consecutive slots (with the streams in
-/// turn they did, and the slab was read in order: see `Lifecycle`).
+/// turn they did, and the slab was read in order: see `Lifecycle`), nor
+/// at a fixed stride.
 #[test]
 fn lifecycle_acks_do_not_walk_the_slab_in_order() {
     for order in [AckOrder::InOrder, AckOrder::Random] {
@@ -203,8 +217,29 @@ fn lifecycle_acks_do_not_walk_the_slab_in_order() {
         }
         let slots = &t.finished_slots;
         assert_eq!(slots.len(), 5000);
-        let adjacent = slots.windows(2).filter(|w| w[0].abs_diff(w[1]) <= 1).count();
-        // By chance about 2 in 30,000 pairs; in turn, nearly all of them.
-        assert!(adjacent < 50, "{order:?}: {adjacent} of 4999 consecutive acks in adjacent slots");
+        let predictable = predictable(slots);
+        // By chance a few in 30,000; in turn, nearly all of them.
+        assert!(predictable < 50, "{order:?}: {predictable} of 4999 acks in predictable slots");
+    }
+}
+
+/// The timeout scenarios' events sit in scattered slots (see
+/// `scatter_slots`), so the timers that fire one after the other do not
+/// read the slab in order or at a fixed stride either (without it, a
+/// stream's events fired one after the other, their slots as many apart as
+/// there are streams).
+#[test]
+fn timeouts_do_not_walk_the_slab_in_order() {
+    for kind in [TimeoutKind::RetryStorm, TimeoutKind::Expiry] {
+        let (mut t, mut driver) = Timeouts::setup::<SlotSpy>(30_000, kind);
+        t.finished_slots.clear();
+        for _ in 0..5 {
+            driver.tick(&mut t);
+            driver.refill(&mut t);
+        }
+        let slots = &t.finished_slots;
+        assert_eq!(slots.len(), 5000, "{kind:?}: 1000 timeouts per tick");
+        let predictable = predictable(slots);
+        assert!(predictable < 50, "{kind:?}: {predictable} of 4999 timeouts in predictable slots");
     }
 }
