@@ -80,7 +80,19 @@ pub(crate) trait TimerStore {
         let pos = place(self.expiry(key));
         self.set_pos(key, pos);
     }
+    /// Reads what firing `key` reads first, and changes nothing: a hint.
+    /// The wheel calls it for the key [`AHEAD`] places behind the one it
+    /// fires, so that the key's cache miss overlaps the work its owner does
+    /// for the keys before it.
+    #[inline]
+    fn touch(&self, key: u32) {
+        let _ = key;
+    }
 }
+
+/// How many keys ahead of the one it fires the wheel
+/// [`touch`](TimerStore::touch)es.
+pub(crate) const AHEAD: usize = 32;
 
 /// The keys in one slot, and a lower bound on their expiries (exact until
 /// one is removed): wake-ups land on it instead of the slot's start.
@@ -254,6 +266,10 @@ impl TimerWheel {
                 let bucket = slot;
                 let b = &mut self.buckets[bucket];
                 let key = b.keys.pop().expect("occupied slot has a key");
+                // Keys fire from the end of the bucket.
+                if let Some(&ahead) = b.keys.len().checked_sub(AHEAD).map(|i| &b.keys[i]) {
+                    store.touch(ahead);
+                }
                 if b.keys.is_empty() {
                     // Its keys all fire at this µs: give the room back once.
                     give_back(&mut b.keys);
@@ -282,12 +298,19 @@ impl TimerWheel {
         let mut keys = core::mem::take(&mut self.buckets[bucket].keys);
         self.buckets[bucket].min = u64::MAX;
         self.len -= keys.len();
-        for &key in &keys {
-            store.relocate(
-                key,
-                #[inline(always)]
-                |when| self.place(key, when),
-            );
+        // In runs of `AHEAD`: every key of the run touched first, so that
+        // their cache misses overlap, then each moved.
+        for run in keys.chunks(AHEAD) {
+            for &key in run {
+                store.touch(key);
+            }
+            for &key in run {
+                store.relocate(
+                    key,
+                    #[inline(always)]
+                    |when| self.place(key, when),
+                );
+            }
         }
         keys.clear();
         if self.buckets[bucket].keys.is_empty() && keys.capacity() <= KEEP {
@@ -563,6 +586,62 @@ mod tests {
         assert_eq!(wheel.poll(last, &mut store), Some(0));
         assert_eq!(wheel.poll(last, &mut store), None);
         assert_eq!(wheel.poll(BLOCK, &mut store), Some(1));
+    }
+
+    /// A store that notes the keys the wheel touches, and how many of them
+    /// were not in the wheel when touched.
+    #[derive(Default)]
+    struct TouchStore {
+        inner: Store,
+        touched: core::cell::RefCell<Vec<u32>>,
+        outside: core::cell::Cell<u32>,
+    }
+
+    impl TimerStore for TouchStore {
+        fn expiry(&self, key: u32) -> u64 {
+            self.inner.expiry(key)
+        }
+        fn set_pos(&mut self, key: u32, pos: Pos) {
+            self.inner.set_pos(key, pos);
+        }
+        fn touch(&self, key: u32) {
+            if self.inner.pos[key as usize].is_none() {
+                self.outside.set(self.outside.get() + 1);
+            }
+            self.touched.borrow_mut().push(key);
+        }
+    }
+
+    #[test]
+    fn the_wheel_touches_only_its_own_keys_and_each_key_it_cascades() {
+        // 200 keys due within one level-2 slot, so that they cascade (more
+        // than one run of `AHEAD`), then fire from level 0; half of them
+        // at one µs, so that one level-0 bucket holds more than `AHEAD`.
+        let n = 200u32;
+        let mut store = TouchStore::default();
+        store.inner.expiry =
+            (0..n).map(|k| if k < 100 { 4096 + u64::from(k * 7 % 64) } else { 4100 }).collect();
+        store.inner.pos = vec![Pos::NONE; n as usize];
+        let mut wheel = TimerWheel::default();
+        for key in 0..n {
+            wheel.insert(key, store.inner.expiry[key as usize], &mut store);
+        }
+        assert!(store.touched.borrow().is_empty(), "inserting touches nothing");
+        let mut fired = Vec::new();
+        while let Some(key) = wheel.poll(4096 + 63, &mut store) {
+            fired.push(key);
+        }
+        assert_eq!(fired.len(), n as usize);
+        let expiries: Vec<u64> = fired.iter().map(|&k| store.inner.expiry[k as usize]).collect();
+        assert!(expiries.windows(2).all(|w| w[0] <= w[1]), "they fire in time order");
+        assert_eq!(store.outside.get(), 0, "every key touched was in the wheel");
+        let touched: BTreeSet<u32> = store.touched.borrow().iter().copied().collect();
+        assert_eq!(touched.len(), n as usize, "every cascaded key was touched");
+        // The cascade touched each key once; firing the bucket at 4100
+        // touched the key `AHEAD` places back after each key it fired, as
+        // long as there was one.
+        let at_4100 = store.inner.expiry.iter().filter(|&&e| e == 4100).count();
+        assert_eq!(store.touched.borrow().len(), n as usize + at_4100 - AHEAD);
     }
 
     #[test]
