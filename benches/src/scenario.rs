@@ -408,7 +408,7 @@ impl Timeouts {
     }
 
     /// Opens the streams and submits `n` events, `per_tick` per ms, into
-    /// slots scattered by [`scatter_slots`].
+    /// slots scattered first (by `scatter_slots`).
     pub fn fill<T: Tracking<()>>(t: &mut T, n: u64) -> Timeouts {
         let (streams, _) = open_streams(t, n);
         scatter_slots(t, &streams, n);
