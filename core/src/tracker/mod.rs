@@ -215,8 +215,8 @@ impl<P> Tracker<P> {
     /// coming one after another. That matters when the tracker holds far
     /// more events than the cache does and acks arrive out of order; it
     /// costs about 80 instructions, so a tracker that fits in the cache
-    /// loses a little (5–13 ns per lifecycle at 1k in flight in the
-    /// benches). The `*_batched` benches measure both (see
+    /// loses a little (2–13 ns per lifecycle at 1k in flight across the
+    /// bench runs). The `*_batched` benches measure both (see
     /// benches/README.md).
     ///
     /// Any ack may be passed: one naming an unknown or closed stream, or
