@@ -160,7 +160,7 @@ impl Lifecycle {
 
     /// Opens the streams of a scenario with `n` events in flight.
     pub fn open<T: Tracking<()>>(t: &mut T, n: u64, order: AckOrder) -> Lifecycle {
-        let (streams, per_stream) = open_streams(t, n);
+        let (streams, per_stream) = open_streams(t, n, n.clamp(1, PER_STREAM_MAX));
         let k = per_stream as usize;
         let mut perm: Vec<u32> = (0..k as u32).collect();
         let mut rng = 0x5eed;
@@ -293,8 +293,7 @@ fn write_ack(ack: &mut Ack, stream: StreamId, seq: u64, cumulative: u64) {
 }
 
 /// Opens `n / K` streams, stream `i` owned by `UserId(i)`.
-fn open_streams<T: Tracking<()>>(t: &mut T, n: u64) -> (Vec<StreamId>, u64) {
-    let per_stream = n.clamp(1, PER_STREAM_MAX);
+fn open_streams<T: Tracking<()>>(t: &mut T, n: u64, per_stream: u64) -> (Vec<StreamId>, u64) {
     assert!(n % per_stream == 0, "in-flight count {n} must be a multiple of {per_stream}");
     let streams = (0..n / per_stream)
         .map(|i| t.open_stream(Instant::ZERO, UserId(i)).expect("room for the streams"))
@@ -395,9 +394,19 @@ impl Timeouts {
     /// A tracker with `n` events in flight, and the driver, in steady state:
     /// two turnovers of the events have fired.
     pub fn setup<T: Tracking<()>>(n: u64, kind: TimeoutKind) -> (T, Timeouts) {
+        Self::setup_over(n, n.clamp(1, PER_STREAM_MAX), kind)
+    }
+
+    /// [`setup`](Self::setup) with `per_stream` events on each stream
+    /// (tests: as many streams as at 1M, with fewer events).
+    pub fn setup_over<T: Tracking<()>>(
+        n: u64,
+        per_stream: u64,
+        kind: TimeoutKind,
+    ) -> (T, Timeouts) {
         let mut t = T::with_policy(&Self::policy(n, kind), TIMEOUTS_WINDOW);
         let driver = t.in_context(|t| {
-            let mut driver = Timeouts::fill(t, n);
+            let mut driver = Timeouts::fill(t, n, per_stream);
             for _ in 0..2 * n / driver.per_tick {
                 driver.tick(t);
                 driver.refill(t);
@@ -408,15 +417,25 @@ impl Timeouts {
     }
 
     /// Opens the streams and submits `n` events, `per_tick` per ms, into
-    /// slots scattered first (by `scatter_slots`).
-    pub fn fill<T: Tracking<()>>(t: &mut T, n: u64) -> Timeouts {
-        let (streams, _) = open_streams(t, n);
+    /// slots scattered first (by `scatter_slots`), each to a stream taken
+    /// in a random order.
+    pub fn fill<T: Tracking<()>>(t: &mut T, n: u64, per_stream: u64) -> Timeouts {
+        let (streams, _) = open_streams(t, n, per_stream);
         scatter_slots(t, &streams, n);
         let per_tick = Self::per_tick(n);
+        // Each stream's share, in a random order (seeded): the timers fire
+        // in submission order, which must not walk the streams in turn
+        // either (acktrack gives a busy stream's events consecutive slots).
+        let count = streams.len() as u64;
+        let mut order: Vec<u32> = (0..n).map(|i| (i % count) as u32).collect();
+        let mut rng = 0xf111;
+        for i in (1..order.len()).rev() {
+            order.swap(i, (splitmix(&mut rng) % (i as u64 + 1)) as usize);
+        }
         let mut finished = 0;
-        for i in 0..n {
-            let now = Instant::from_millis(i / per_tick);
-            t.submit(now, streams[(i % streams.len() as u64) as usize], ()).expect("room");
+        for (i, &stream) in order.iter().enumerate() {
+            let now = Instant::from_millis(i as u64 / per_tick);
+            t.submit(now, streams[stream as usize], ()).expect("room");
             drain(t, &mut finished, |_| {});
         }
         Timeouts {
@@ -510,7 +529,7 @@ impl AckLatency {
     /// their submit; allocates the driver's own queue of acks up front.
     pub fn open<T: Tracking<()>>(t: &mut T, n: u64, latency_ms: u64) -> AckLatency {
         assert!(latency_ms > 0, "an ack takes time");
-        let (streams, _) = open_streams(t, n);
+        let (streams, _) = open_streams(t, n, n.clamp(1, PER_STREAM_MAX));
         let pending_for = latency_ms.min(Self::DEADLINE_MS);
         // Acks wait `latency_ms` at a rate of n per `pending_for` ms.
         let capacity = n * latency_ms / pending_for + n / pending_for + 16;
