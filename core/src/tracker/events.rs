@@ -35,6 +35,8 @@ use crate::ids::Seq;
 use crate::time::Instant;
 use crate::wheel::Pos;
 
+use super::slots::{BLOCK, SlotAlloc, Taken};
+
 /// Slots per chunk (a power of two).
 const CHUNK_BITS: u32 = 12;
 pub(super) const CHUNK: usize = 1 << CHUNK_BITS;
@@ -59,12 +61,20 @@ impl<T> Chunked<T> {
 
     pub(super) fn push(&mut self, value: T) {
         if self.len as usize % CHUNK == 0 {
-            // The first chunk grows as a `Vec` does (small trackers stay
-            // small); later ones are allocated whole, once.
+            // The first chunk grows (small trackers stay small); later ones
+            // are allocated whole, once.
             let chunk = if self.chunks.is_empty() { Vec::new() } else { Vec::with_capacity(CHUNK) };
             self.chunks.push(chunk);
         }
-        self.chunks.last_mut().expect("a chunk with room").push(value);
+        let chunk = self.chunks.last_mut().expect("a chunk with room");
+        if chunk.len() == chunk.capacity() {
+            // By a quarter, not double: at most a fifth of the first chunk's
+            // room is spare (slots come a block of 16 at a time, so a
+            // tracker of 1000 events may hold a few more slots than 1024).
+            let more = (chunk.capacity() / 4).max(16).min(CHUNK - chunk.len());
+            chunk.reserve_exact(more);
+        }
+        chunk.push(value);
         self.len += 1;
     }
 
@@ -391,7 +401,8 @@ pub(super) struct EventSlot {
 #[derive(Debug)]
 pub(super) struct Events {
     slots: Chunked<EventSlot>,
-    free: Vec<u32>,
+    /// Which slot a new event takes.
+    alloc: SlotAlloc,
     /// The config's deadline, of events with `DEADLINE_DEFAULT`.
     deadline_default: u64,
     /// Other deadline spans, shared.
@@ -411,7 +422,7 @@ impl Events {
     pub(super) fn new(deadline_default: Duration, track_sent: bool, track_delay: bool) -> Self {
         Events {
             slots: Chunked::default(),
-            free: Vec::new(),
+            alloc: SlotAlloc::default(),
             deadline_default: crate::time::micros(deadline_default),
             spans: Spans::default(),
             deadlines: BTreeMap::new(),
@@ -429,6 +440,11 @@ impl Events {
 
     pub(super) fn generation(&self, slot: u32) -> u32 {
         self.slots[slot].generation
+    }
+
+    /// The stream is closed: its open block, if any, goes back.
+    pub(super) fn end_stream(&mut self, stream: u32) {
+        self.alloc.end_cursor(stream);
     }
 
     /// Whether `slot` holds the event of that generation.
@@ -455,13 +471,13 @@ impl Events {
     }
 
     /// Stores a new event whose deadline is `span` after its submit; returns
-    /// its slot.
+    /// its slot. A `busy` stream's events take consecutive slots of a block
+    /// of its own (`slots.rs`).
     #[inline]
-    pub(super) fn alloc(&mut self, mut event: Event, span: Duration) -> u32 {
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                let slot = self.slots.len();
+    pub(super) fn alloc(&mut self, mut event: Event, span: Duration, busy: bool) -> u32 {
+        let Taken { slot, grew } = self.alloc.take(event.stream, busy);
+        if grew {
+            for _ in 0..BLOCK {
                 self.slots.push(EventSlot { generation: 0, event: None });
                 if let Some(sent) = &mut self.sent {
                     sent.push(0);
@@ -469,9 +485,8 @@ impl Events {
                 if let Some(prev) = &mut self.prev_delay {
                     prev.push(0);
                 }
-                slot
             }
-        };
+        }
         // `submitted_at.saturating_add(span)` is `add_micros` of the span in
         // µs, saturated: both saturate at `Instant::MAX`.
         let span = crate::time::micros(span);
@@ -531,9 +546,7 @@ impl Events {
     #[inline]
     pub(super) fn release(&mut self, slot: u32) {
         debug_assert!(self.slots[slot].event.is_none(), "releasing a live slot");
-        if self.slots[slot].generation < u32::MAX {
-            self.free.push(slot);
-        }
+        self.alloc.release(slot, self.slots[slot].generation == u32::MAX);
     }
 
     // ----- times -------------------------------------------------------------
@@ -675,19 +688,19 @@ mod tests {
     fn a_slot_is_reused_after_release_until_its_generation_is_exhausted() {
         let mut ev = events();
         let at = Instant::ZERO;
-        let a = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
+        let a = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
         ev.retire(a);
         assert_eq!(ev.generation(a), 1);
         // Retired but not released: a new event takes another slot.
-        let b = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
+        let b = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
         assert_ne!(a, b);
         ev.release(a);
-        assert_eq!(ev.alloc(Event::new(0, at, false), Duration::from_secs(60)), a);
+        assert_eq!(ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false), a);
         // The last generation is never handed out again.
         ev.slots[a].generation = u32::MAX - 1;
         ev.free(a);
         assert_eq!(ev.generation(a), u32::MAX);
-        let c = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
+        let c = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
         assert!(c != a && c != b);
         assert!(!ev.is_live(a, u32::MAX));
     }
@@ -865,16 +878,16 @@ mod tests {
     fn deadlines_are_computed_from_their_span() {
         let mut ev = events();
         let at = Instant::from_micros(5);
-        let default = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
-        let short = ev.alloc(Event::new(0, at, false), us(1));
-        let short_too = ev.alloc(Event::new(0, at, false), us(1));
-        let forever = ev.alloc(Event::new(0, at, false), Duration::MAX);
+        let default = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
+        let short = ev.alloc(Event::new(0, at, false), us(1), false);
+        let short_too = ev.alloc(Event::new(0, at, false), us(1), false);
+        let forever = ev.alloc(Event::new(0, at, false), Duration::MAX, false);
         assert_eq!(ev.deadline(default), Instant::from_micros(60_000_005));
         assert_eq!(ev.deadline(short), Instant::from_micros(6));
         assert_eq!(ev.deadline(short_too), Instant::from_micros(6));
         assert_eq!(ev.deadline(forever), Instant::MAX);
         // Only whole µs count: this is the default span.
-        let nanos = ev.alloc(Event::new(0, at, false), Duration::from_nanos(60_000_000_999));
+        let nanos = ev.alloc(Event::new(0, at, false), Duration::from_nanos(60_000_000_999), false);
         assert_eq!(ev.deadline(nanos), Instant::from_micros(60_000_005));
         assert_eq!(ev.deadline(nanos), at.saturating_add(Duration::from_nanos(60_000_000_999)));
         // Two spans other than the default, one entry each.
@@ -885,10 +898,10 @@ mod tests {
         ev.free(forever);
         assert_eq!(ev.spans.unused, 2);
         // A reused slot starts over with the default.
-        let again = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
+        let again = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
         assert_eq!(ev.deadline(again), Instant::from_micros(60_000_005));
         // An unused span is found again.
-        let again = ev.alloc(Event::new(0, at, false), us(1));
+        let again = ev.alloc(Event::new(0, at, false), us(1), false);
         assert_eq!(ev.deadline(again), Instant::from_micros(6));
         assert_eq!(ev.spans.unused, 1);
     }
@@ -897,8 +910,8 @@ mod tests {
     fn a_deadline_saturates_like_the_exact_one() {
         let mut ev = events();
         let at = Instant::from_micros(u64::MAX - 10);
-        let default = ev.alloc(Event::new(0, at, false), Duration::from_secs(60));
-        let other = ev.alloc(Event::new(0, at, false), us(11));
+        let default = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
+        let other = ev.alloc(Event::new(0, at, false), us(11), false);
         assert_eq!(ev.deadline(default), Instant::MAX);
         assert_eq!(ev.deadline(other), Instant::MAX);
     }
@@ -911,20 +924,20 @@ mod tests {
         // after "the config's" and "in the side table".
         let max = 254;
         let shared: Vec<u32> =
-            (1..=max).map(|i| ev.alloc(Event::new(0, at, false), us(i))).collect();
+            (1..=max).map(|i| ev.alloc(Event::new(0, at, false), us(i), false)).collect();
         assert_eq!(ev.spans.entries.len(), 254);
         assert!(ev.deadlines.is_empty(), "all 254 are shared");
         // Every entry in use: the next new span goes to the side table.
-        let extra = ev.alloc(Event::new(0, at, false), us(max + 1));
+        let extra = ev.alloc(Event::new(0, at, false), us(max + 1), false);
         assert_eq!(ev.deadline(extra), at.add_micros(max + 1));
         assert_eq!(ev.deadlines.len(), 1);
         // A span in use is still shared.
-        let same = ev.alloc(Event::new(0, at, false), us(7));
+        let same = ev.alloc(Event::new(0, at, false), us(7), false);
         assert_eq!(ev.deadline(same), at.add_micros(7));
         assert_eq!(ev.deadlines.len(), 1);
         // Once an entry is unused, a new span takes its place.
         ev.free(shared[2]);
-        let new = ev.alloc(Event::new(0, at, false), us(max + 2));
+        let new = ev.alloc(Event::new(0, at, false), us(max + 2), false);
         assert_eq!(ev.deadline(new), at.add_micros(max + 2));
         assert_eq!(ev.deadlines.len(), 1);
         assert_eq!(ev.spans.entries[2], (max + 2, 1));
@@ -940,7 +953,7 @@ mod tests {
     fn timeouts_beyond_40_bits_and_at_the_deadline_are_kept_exactly() {
         let mut ev = events();
         let at = Instant::from_micros(1000);
-        let slot = ev.alloc(Event::new(0, at, false), Duration::MAX);
+        let slot = ev.alloc(Event::new(0, at, false), Duration::MAX, false);
         ev.event_mut(slot).set_phase(Phase::InFlight);
         // Fits: an exact offset.
         let near = at.add_micros((1 << 40) - 3);
@@ -965,7 +978,7 @@ mod tests {
         assert!(ev.timeouts.is_empty());
         assert!(ev.deadlines.is_empty());
 
-        let short = ev.alloc(Event::new(0, at, false), us(50));
+        let short = ev.alloc(Event::new(0, at, false), us(50), false);
         ev.event_mut(short).set_phase(Phase::InFlight);
         ev.set_timeout(short, at.add_micros(70));
         assert_eq!(ev.timeout(short), at.add_micros(50));
@@ -983,7 +996,7 @@ mod tests {
         let at = Instant::from_micros(10);
         let mut slots = Vec::new();
         for _ in 0..CHUNK + 2 {
-            slots.push(ev.alloc(Event::new(0, at, false), Duration::MAX));
+            slots.push(ev.alloc(Event::new(0, at, false), Duration::MAX, false));
         }
         let last = *slots.last().unwrap();
         ev.set_sent(last, Instant::from_micros(25));
@@ -993,13 +1006,13 @@ mod tests {
         ev.set_sent(last, at.add_micros(1 << 33));
         assert_eq!(ev.sent_at(last), None);
         ev.free(last);
-        let again = ev.alloc(Event::new(0, at, false), Duration::MAX);
+        let again = ev.alloc(Event::new(0, at, false), Duration::MAX, false);
         assert_eq!(again, last);
         assert_eq!(ev.sent_at(again), Some(at));
         assert_eq!(ev.prev_delay(again), 0);
 
         let mut untracked: Events = Events::new(Duration::from_secs(1), false, false);
-        let slot = untracked.alloc(Event::new(0, at, false), Duration::MAX);
+        let slot = untracked.alloc(Event::new(0, at, false), Duration::MAX, false);
         untracked.set_sent(slot, Instant::from_micros(25));
         untracked.set_prev_delay(slot, 9);
         assert_eq!(untracked.sent_at(slot), None);

@@ -3,6 +3,7 @@
 mod engine;
 mod events;
 mod input;
+mod slots;
 mod state;
 
 use alloc::collections::{BTreeMap, VecDeque};
@@ -25,6 +26,12 @@ use crate::time::Instant;
 use crate::wheel::TimerWheel;
 
 use events::{Chunked, Event, Events, Phase};
+
+/// Events queued or in flight from which a stream is busy enough to take
+/// its events' slots from a block of its own: the free slots of its open
+/// block, which wait for it alone, are then at most an eighth of its events
+/// (`slots.rs`).
+const BUSY: u32 = 8 * slots::BLOCK;
 use state::{Stream, StreamSlot, User};
 
 /// Per-submit choices.
@@ -561,6 +568,7 @@ impl Engine {
         }
         self.disarm_skip(index);
         debug_assert!(self.stream(index).ring_timer.is_none(), "no ring-timed event is left");
+        self.events.end_stream(index);
         let slot = &mut self.streams[index as usize];
         let closed = slot.stream.take().expect("checked above");
         if slot.generation < u32::MAX {
@@ -577,6 +585,10 @@ impl Engine {
     }
 
     /// See `Tracker::submit`.
+    ///
+    /// A stream with at least [`BUSY`] events queued or in flight takes its
+    /// new events' slots from a block of its own, so that they share cache
+    /// lines when acked in order (`slots.rs`).
     pub(super) fn submit(
         &mut self,
         now: Instant,
@@ -595,7 +607,9 @@ impl Engine {
         let deadline_span = options.deadline.unwrap_or(self.config.retry.deadline);
         let user = self.stream(index).user;
         let event = Event::new(index, now, options.conflation_key.is_some());
-        let slot = self.events.alloc(event, deadline_span);
+        let s = self.stream(index);
+        let busy = s.queued + s.in_flight >= BUSY;
+        let slot = self.events.alloc(event, deadline_span, busy);
         let id = self.event_id(slot);
         if let Some(key) = options.conflation_key {
             self.stream_mut(index).conflation.insert(key, slot);
