@@ -442,6 +442,12 @@ impl Events {
         self.slots[slot].generation
     }
 
+    /// Slots in the slab.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> u32 {
+        self.slots.len()
+    }
+
     /// The stream is closed: its open block, if any, goes back.
     pub(super) fn end_stream(&mut self, stream: u32) {
         self.alloc.end_cursor(stream);

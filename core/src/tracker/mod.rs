@@ -858,6 +858,49 @@ mod tests {
         assert_eq!(t.engine.commands.capacity(), 1024);
     }
 
+    /// A stream with 128 events pending (`BUSY`) takes consecutive slots of
+    /// its own; below that, two streams submitting in turn share blocks, one
+    /// slot each in turn. Closing a busy stream gives its block back.
+    #[test]
+    fn busy_streams_take_consecutive_slots_and_quiet_ones_share() {
+        let mut config = Config::default();
+        config.flow.window = 4096;
+        let mut t: Tracker<()> = Tracker::new(config).unwrap();
+        let now = Instant::ZERO;
+        let a = t.open_stream(now, UserId(1)).unwrap();
+        let b = t.open_stream(now, UserId(2)).unwrap();
+        let mut slots: [Vec<u32>; 2] = [Vec::new(), Vec::new()];
+        for _ in 0..300 {
+            for (i, stream) in [a, b].into_iter().enumerate() {
+                let id = t.submit(now, stream, (), SubmitOptions::default()).unwrap();
+                slots[i].push(id.index());
+                while t.poll_command().is_some() {}
+            }
+        }
+        for s in &slots {
+            let steps: Vec<i64> = s.windows(2).map(|w| i64::from(w[1]) - i64::from(w[0])).collect();
+            // Quiet (fewer than `BUSY` pending before the submit): every
+            // other slot.
+            let quiet = &steps[..127];
+            assert!(quiet.iter().all(|&d| d == 2), "{quiet:?}");
+            // Busy: the next slot, but where a block ends (1 in 16).
+            let busy = &steps[128..];
+            let next = busy.iter().filter(|&&d| d == 1).count();
+            assert!(next * 16 >= busy.len() * 15 - 16, "{next} of {}", busy.len());
+        }
+        let slab = t.engine.events.len();
+        t.close_stream(now, a).unwrap();
+        while t.poll_command().is_some() {}
+        // `a`'s 300 slots, its open block among them, are free again: `b`
+        // refills them before the slab grows (all but a 32nd of the slab,
+        // the slack a busy stream keeps: `slots.rs`).
+        for _ in 0..280 {
+            t.submit(now, b, (), SubmitOptions::default()).unwrap();
+            while t.poll_command().is_some() {}
+        }
+        assert_eq!(t.engine.events.len(), slab);
+    }
+
     #[test]
     fn prefetching_an_ack_finds_the_event_it_names_and_nothing_else() {
         use crate::{Echo, SeqRange};
