@@ -733,6 +733,31 @@ mod tests {
         assert_eq!(c.chunks[1].capacity(), CHUNK);
     }
 
+    /// The first chunk grows by a quarter (at least 16), never past
+    /// `CHUNK`, and only when full: at most a fifth of its room is spare.
+    #[test]
+    fn the_first_chunk_grows_by_a_quarter_up_to_a_chunk() {
+        let mut c = Chunked::default();
+        let mut room = 0;
+        let mut grew = 0;
+        for i in 0..CHUNK as u32 {
+            c.push(i);
+            let now = c.chunks[0].capacity();
+            if now != room {
+                assert_eq!(i as usize, room, "grew before it was full");
+                assert_eq!(now, room + (room / 4).max(16).min(CHUNK - room));
+                room = now;
+                grew += 1;
+            }
+            assert!(room <= c.len() as usize * 5 / 4 + 16);
+        }
+        assert_eq!(room, CHUNK);
+        // 23 reallocations from 16 to 4,096 slots.
+        assert_eq!(grew, 23);
+        c.push(0);
+        assert_eq!(c.chunks[0].capacity(), CHUNK);
+    }
+
     #[test]
     fn fields_round_trip_without_disturbing_each_other() {
         let mut e = Event::new(7, Instant::from_micros(u64::MAX - 3), true);
