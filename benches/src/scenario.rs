@@ -88,6 +88,15 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Shuffles `items` (Fisher–Yates, seeded with `seed`): the same order on
+/// every run, for every implementation.
+fn shuffle<T>(items: &mut [T], seed: u64) {
+    let mut rng = seed;
+    for i in (1..items.len()).rev() {
+        items.swap(i, (splitmix(&mut rng) % (i as u64 + 1)) as usize);
+    }
+}
+
 /// In which order a lifecycle's acks arrive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AckOrder {
@@ -163,10 +172,7 @@ impl Lifecycle {
         let (streams, per_stream) = open_streams(t, n, n.clamp(1, PER_STREAM_MAX));
         let k = per_stream as usize;
         let mut perm: Vec<u32> = (0..k as u32).collect();
-        let mut rng = 0x5eed;
-        for i in (1..k).rev() {
-            perm.swap(i, (splitmix(&mut rng) % (i as u64 + 1)) as usize);
-        }
+        shuffle(&mut perm, 0x5eed);
         let mut seen = vec![false; k + 1];
         let mut low = 0usize;
         let cumulative_after = perm
@@ -320,10 +326,7 @@ fn scatter_slots<T: Tracking<()>>(t: &mut T, streams: &[StreamId], n: u64) {
     }
     // Event `i` is seq `i / count` of stream `i % count`.
     let mut order: Vec<u64> = (0..n).collect();
-    let mut rng = 0x5ca7;
-    for i in (1..order.len()).rev() {
-        order.swap(i, (splitmix(&mut rng) % (i as u64 + 1)) as usize);
-    }
+    shuffle(&mut order, 0x5ca7);
     let mut ack =
         Ack { stream: streams[0], cumulative: Seq(0), ranges: Vec::with_capacity(1), echo: None };
     for i in order {
@@ -428,10 +431,7 @@ impl Timeouts {
         // either (acktrack gives a busy stream's events consecutive slots).
         let count = streams.len() as u64;
         let mut order: Vec<u32> = (0..n).map(|i| (i % count) as u32).collect();
-        let mut rng = 0xf111;
-        for i in (1..order.len()).rev() {
-            order.swap(i, (splitmix(&mut rng) % (i as u64 + 1)) as usize);
-        }
+        shuffle(&mut order, 0xf111);
         let mut finished = 0;
         for (i, &stream) in order.iter().enumerate() {
             let now = Instant::from_millis(i as u64 / per_tick);

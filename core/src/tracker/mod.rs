@@ -26,13 +26,13 @@ use crate::time::Instant;
 use crate::wheel::TimerWheel;
 
 use events::{Chunked, Event, Events, Phase};
+use state::{Stream, StreamSlot, User};
 
 /// Events queued or in flight from which a stream is busy enough to take
 /// its events' slots from a block of its own: the free slots of its open
 /// block, which wait for it alone, are then at most an eighth of its events
 /// (`slots.rs`).
 const BUSY: u32 = 8 * slots::BLOCK;
-use state::{Stream, StreamSlot, User};
 
 /// Per-submit choices.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
