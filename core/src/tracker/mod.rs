@@ -3,6 +3,7 @@
 mod engine;
 mod events;
 mod input;
+mod payloads;
 mod slots;
 mod state;
 
@@ -25,7 +26,8 @@ use crate::metrics::Metrics;
 use crate::time::Instant;
 use crate::wheel::TimerWheel;
 
-use events::{Chunked, Event, Events, Phase};
+use events::{Event, Events, Phase};
+use payloads::Payloads;
 use state::{Stream, StreamSlot, User};
 
 /// Events queued or in flight from which a stream is busy enough to take
@@ -142,15 +144,14 @@ pub struct StreamInfo {
 pub struct Tracker<P> {
     /// Everything but the payloads; not generic, so it is compiled once.
     engine: Engine,
-    /// Payloads by event slot: `Some` from submit until the event's `Finish`
-    /// command is polled.
-    payloads: Chunked<Option<P>>,
+    /// The pending events' payloads, until their `Finish` command is polled.
+    payloads: Payloads<P>,
 }
 
 impl<P> Tracker<P> {
     /// A tracker with a validated config.
     pub fn new(config: Config) -> Result<Self, ConfigError> {
-        Ok(Tracker { engine: Engine::new(config)?, payloads: Chunked::default() })
+        Ok(Tracker { engine: Engine::new(config)?, payloads: Payloads::default() })
     }
 
     // ----- application verbs --------------------------------------------------------
@@ -178,11 +179,7 @@ impl<P> Tracker<P> {
         match self.engine.submit(now, stream, options) {
             Ok(id) => {
                 // The slot is new or released: its payload was handed back.
-                let slot = id.index();
-                while self.payloads.len() <= slot {
-                    self.payloads.push(None);
-                }
-                self.payloads[slot] = Some(payload);
+                self.payloads.put(id.index(), payload);
                 Ok(id)
             }
             Err(error) => Err(Rejected { error, payload }),
@@ -259,7 +256,7 @@ impl<P> Tracker<P> {
     pub fn prefetch_ack(&self, ack: &Ack) {
         if let Some(slot) = self.engine.prefetch_ack(ack) {
             // Its payload, which the `Finish` hands back.
-            core::hint::black_box(self.payloads.get(slot).map(Option::is_some));
+            self.payloads.touch(slot);
         }
     }
 
@@ -358,7 +355,7 @@ impl<P> Tracker<P> {
     /// be reused. Out of line: the other commands need no registers for it.
     #[inline(never)]
     fn hand_back(&mut self, slot: u32) -> P {
-        let payload = self.payloads[slot].take().expect("a finished event's payload");
+        let payload = self.payloads.take(slot);
         self.engine.release(slot);
         payload
     }
@@ -409,7 +406,7 @@ impl<P> Tracker<P> {
     /// The payload of a pending event (to build a frame for `Send`/`Retry`).
     pub fn payload(&self, event: EventId) -> Option<&P> {
         let slot = self.engine.event_slot(event)?;
-        self.payloads[slot].as_ref()
+        self.payloads.get(slot)
     }
 
     /// The owner of a pending event.
