@@ -136,6 +136,12 @@ pub struct StreamInfo {
 /// does, the tracker clamps it to the latest `now` it has seen and counts a
 /// clock regression. Calling `handle_timeout` early or twice is harmless.
 ///
+/// # Payloads
+/// Each pending event's payload is kept by its slot until its `Finish`
+/// hands it back. A payload type of size zero (`()`, for an application
+/// that keeps its payloads itself, found by `EventId`) is kept as a count
+/// instead: nothing per event, and nothing to read when one finishes.
+///
 /// # Errors
 /// Bad input (a stale id, a foreign or malformed ack, a submit over a cap) is
 /// a typed error and changes nothing. Nothing a peer sends can panic the
