@@ -12,7 +12,7 @@ use crate::budget::TokenBucket;
 use crate::command::{Command, ExpiryReason, Outcome};
 use crate::error::{StreamError, SubmitError};
 use crate::ids::{EventId, Seq, SeqRange, StreamId, UserId};
-use crate::metrics::{LatencyHistogram, Metrics};
+use crate::metrics::LatencyHistogram;
 use crate::time::Instant;
 use crate::wheel::{Pos, TimerStore};
 
@@ -39,11 +39,11 @@ impl Engine {
     // ----- slab access -------------------------------------------------------
 
     pub(super) fn user(&self, slot: u32) -> &User {
-        self.users[slot as usize].as_ref().expect("live user slot")
+        self.users[slot as usize].checked()
     }
 
     pub(super) fn user_mut(&mut self, slot: u32) -> &mut User {
-        self.users[slot as usize].as_mut().expect("live user slot")
+        self.users[slot as usize].checked_mut()
     }
 
     pub(super) fn stream(&self, index: u32) -> &Stream {
@@ -101,26 +101,17 @@ impl Engine {
         if let Some(&slot) = self.user_index.get(&id) {
             return slot;
         }
-        let user = User {
-            id,
-            metrics: Metrics::default(),
-            pending: 0,
-            streams: 0,
-            budget: self
-                .config
-                .user_retry_budget
-                .as_ref()
-                .map(|b| Box::new(TokenBucket::new(b, now))),
-            deferred: Default::default(),
-            in_deferred_ring: false,
-        };
+        let budget =
+            self.config.user_retry_budget.as_ref().map(|b| Box::new(TokenBucket::new(b, now)));
+        let user = User::new(id, budget);
         let slot = match self.free_users.pop() {
             Some(slot) => {
-                self.users[slot as usize] = Some(user);
+                debug_assert!(!self.users[slot as usize].live, "a free user slot");
+                self.users[slot as usize] = user;
                 slot
             }
             None => {
-                self.users.push(Some(user));
+                self.users.push(user);
                 (self.users.len() - 1) as u32
             }
         };
@@ -382,7 +373,7 @@ impl Engine {
         self.schedule_attempt(now, slot, 1, rto, Some((index, seq)));
         self.metrics.in_flight += 1;
         self.metrics.sent += 1;
-        let u = self.users[user as usize].as_mut().expect("live user slot");
+        let u = self.users[user as usize].checked_mut();
         u.metrics.in_flight += 1;
         u.metrics.sent += 1;
         if let Some(b) = &mut u.budget {
@@ -541,7 +532,7 @@ impl Engine {
             s.ring_timed -= 1;
             end_ring_timing = s.ring_timed == 0;
         }
-        let u = self.users[user as usize].as_mut().expect("live user slot");
+        let u = self.users[user as usize].checked_mut();
         if let Some(seq) = seq {
             s.ring.resolve(seq);
             s.in_flight -= 1;

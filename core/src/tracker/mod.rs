@@ -447,7 +447,8 @@ pub(super) struct Engine {
     events: Events,
     streams: Vec<StreamSlot>,
     free_streams: Vec<u32>,
-    users: Vec<Option<User>>,
+    /// By slot; a forgotten user's slot holds a vacant record until reused.
+    users: Vec<User>,
     free_users: Vec<u32>,
     user_index: BTreeMap<UserId, u32>,
     wheel: TimerWheel,
@@ -704,7 +705,7 @@ impl Engine {
             return None;
         }
         self.user_index.remove(&user);
-        let u = self.users[slot as usize].take()?;
+        let u = core::mem::replace(&mut self.users[slot as usize], User::vacant());
         if u.in_deferred_ring {
             // With no stream it has no pending event, so every entry of its
             // deferred queue is stale; but it may still wait in the ring

@@ -116,9 +116,10 @@ pub(super) struct StreamSlot {
 }
 
 /// A user's record. What every event's lifecycle touches (the id, the
-/// pending count, whether a retry budget applies, and the first fields of
-/// `Metrics`: its counters of sends and confirmations, the in-flight gauge and
-/// the latency histogram's header) sits in the first 104 bytes, in this order
+/// pending count, whether the slot is live, whether a retry budget applies,
+/// and the first fields of `Metrics`: its counters of sends and
+/// confirmations, the in-flight gauge and the latency histogram's header)
+/// sits in the first 112 bytes, in this order
 /// (`repr(C)`), inside the record's first two cache lines, which the
 /// 128-byte alignment makes one aligned pair (what an adjacent-line
 /// prefetcher fetches together). With the compiler's order those fields
@@ -130,6 +131,11 @@ pub(super) struct User {
     pub(super) id: UserId,
     pub(super) pending: u32,
     pub(super) streams: u32,
+    /// The slot holds a user (else it was forgotten, and is free). A field
+    /// of the first line, where `Option<User>`'s tag would have been a
+    /// niche the compiler picked: the deferred queue's capacity, on the
+    /// record's fifth line, read by every lookup of a user.
+    pub(super) live: bool,
     /// Boxed: a pointer here rather than the 48 bytes of an inline
     /// `Option<TokenBucket>`, so the hot fields stay together (a budget is
     /// per user, not per event).
@@ -141,6 +147,41 @@ pub(super) struct User {
     pub(super) in_deferred_ring: bool,
 }
 
+impl User {
+    /// A live user with nothing yet.
+    pub(super) fn new(id: UserId, budget: Option<Box<TokenBucket>>) -> Self {
+        User {
+            id,
+            pending: 0,
+            streams: 0,
+            live: true,
+            budget,
+            metrics: Metrics::default(),
+            deferred: VecDeque::new(),
+            in_deferred_ring: false,
+        }
+    }
+
+    /// What a forgotten user leaves in its slot (allocates nothing).
+    pub(super) fn vacant() -> Self {
+        User { live: false, ..User::new(UserId(0), None) }
+    }
+
+    /// This user, checked live: a lookup of a forgotten slot is a bug.
+    #[inline(always)]
+    pub(super) fn checked(&self) -> &Self {
+        assert!(self.live, "live user slot");
+        self
+    }
+
+    /// As [`checked`](Self::checked), mutably.
+    #[inline(always)]
+    pub(super) fn checked_mut(&mut self) -> &mut Self {
+        assert!(self.live, "live user slot");
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::StreamSlot;
@@ -149,6 +190,27 @@ mod tests {
 
     /// A user's record: the fields every lifecycle touches are within its
     /// first 128 bytes, which start on a 128-byte boundary.
+    #[test]
+    fn a_forgotten_users_slot_is_vacant_and_a_lookup_of_it_panics() {
+        use super::User;
+        use crate::ids::UserId;
+        let live = User::new(UserId(7), None);
+        assert!(live.live && live.checked().id == UserId(7));
+        let vacant = User::vacant();
+        assert!(!vacant.live);
+        // Nothing kept: no deferred room, no histogram counts.
+        assert_eq!(vacant.deferred.capacity(), 0);
+        assert_eq!(vacant.metrics.latency.count(), 0);
+        let lookup = std::panic::catch_unwind(|| {
+            User::vacant().checked();
+        });
+        assert!(lookup.is_err(), "a vacant slot is not a user");
+        let lookup = std::panic::catch_unwind(|| {
+            User::vacant().checked_mut();
+        });
+        assert!(lookup.is_err());
+    }
+
     #[test]
     fn a_users_hot_fields_share_its_first_two_lines() {
         use super::User;
@@ -160,6 +222,7 @@ mod tests {
         for end in [
             offset_of!(User, id) + 8,
             offset_of!(User, pending) + 4,
+            offset_of!(User, live) + 1,
             offset_of!(User, budget) + 8,
             metrics + offset_of!(Metrics, submitted) + 8,
             metrics + offset_of!(Metrics, sent) + 8,
