@@ -85,17 +85,21 @@ mod tests {
     use alloc::rc::Rc;
     use core::sync::atomic::{AtomicU32, Ordering};
 
-    /// Drops of [`Marker`] (this test's alone).
-    static DROPPED: AtomicU32 = AtomicU32::new(0);
+    /// Drops of each [`Marker`] type, one per test (tests run at once).
+    static DROPPED: [AtomicU32; 2] = [AtomicU32::new(0), AtomicU32::new(0)];
 
-    /// A zero-sized payload whose drops are counted.
+    /// A zero-sized payload whose drops are counted in `DROPPED[N]`.
     #[derive(Debug)]
-    struct Marker;
+    struct Marker<const N: usize>;
 
-    impl Drop for Marker {
+    impl<const N: usize> Drop for Marker<N> {
         fn drop(&mut self) {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
+            DROPPED[N].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    fn dropped<const N: usize>() -> u32 {
+        DROPPED[N].load(Ordering::Relaxed)
     }
 
     #[test]
@@ -130,31 +134,20 @@ mod tests {
 
     #[test]
     fn as_many_zero_sized_payloads_come_back_as_went_in() {
-        const { assert!(Payloads::<Marker>::ZERO_SIZED) };
+        const { assert!(Payloads::<Marker<0>>::ZERO_SIZED) };
         // `Rc<()>` is a pointer: kept by slot.
         const { assert!(!Payloads::<Rc<()>>::ZERO_SIZED) };
-        let mut p: Payloads<Marker> = Payloads::default();
+        let mut p: Payloads<Marker<0>> = Payloads::default();
         for slot in 0..4 {
             p.put(slot, Marker);
         }
         drop(p.take(2));
-        assert_eq!(DROPPED.load(Ordering::Relaxed), 1);
+        assert_eq!(dropped::<0>(), 1);
         drop(p);
-        assert_eq!(DROPPED.load(Ordering::Relaxed), 4, "the three left go with the tracker");
+        assert_eq!(dropped::<0>(), 4, "the three left go with the tracker");
     }
 
-    /// Drops of [`Token`] (this test's alone).
-    static TOKENS_DROPPED: AtomicU32 = AtomicU32::new(0);
-
-    /// Another zero-sized payload, for the tracker test.
-    #[derive(Debug)]
-    struct Token;
-
-    impl Drop for Token {
-        fn drop(&mut self) {
-            TOKENS_DROPPED.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+    type Token = Marker<1>;
 
     /// Through the tracker: a pending event has a payload, a finished one
     /// none, and each `Finish` (confirmed, cancelled) hands back one.
@@ -165,7 +158,7 @@ mod tests {
         let now = Instant::ZERO;
         let stream = t.open_stream(now, UserId(1)).unwrap();
         let ids: alloc::vec::Vec<_> = (0..3)
-            .map(|_| t.submit(now, stream, Token, SubmitOptions::default()).unwrap())
+            .map(|_| t.submit(now, stream, Marker, SubmitOptions::default()).unwrap())
             .collect();
         let mut finished = 0;
         let mut drain = |t: &mut Tracker<Token>| {
@@ -183,14 +176,10 @@ mod tests {
         t.handle_ack(now, UserId(1), &ack).unwrap();
         t.cancel(now, ids[2]).unwrap();
         assert_eq!(drain(&mut t), 2);
-        assert_eq!(TOKENS_DROPPED.load(Ordering::Relaxed), 2);
+        assert_eq!(dropped::<1>(), 2);
         assert!(t.payload(ids[0]).is_none() && t.payload(ids[2]).is_none());
         assert!(t.payload(ids[1]).is_some());
         drop(t);
-        assert_eq!(
-            TOKENS_DROPPED.load(Ordering::Relaxed),
-            3,
-            "the pending one goes with the tracker"
-        );
+        assert_eq!(dropped::<1>(), 3, "the pending one goes with the tracker");
     }
 }
