@@ -106,3 +106,83 @@ pub fn stats() -> AllocStats {
 pub fn reset_peak() {
     PEAK.store(CURRENT.load(Relaxed), Relaxed);
 }
+
+/// The system allocator, except that a block of 128 KiB or more that asks
+/// for at most 16-byte alignment starts 16 bytes past a 64-byte boundary:
+/// where glibc's `malloc` puts it natively (such a block is its own `mmap`,
+/// after a 16-byte header). Valgrind's allocator starts it on a 64-byte
+/// boundary instead, so under cachegrind a slab of 32-byte records needing
+/// only 4-byte alignment never had a record straddle two cache lines,
+/// where natively every other one does. `instructions` installs this so
+/// that cachegrind counts the lines a native run reads.
+#[derive(Debug)]
+pub struct NativePlacement;
+
+/// glibc's default threshold for serving a block by its own `mmap`.
+const MMAP_THRESHOLD: usize = 128 * 1024;
+/// Where glibc's `mmap`ed blocks start past a 64-byte boundary.
+const MMAP_SKEW: usize = 16;
+
+/// The layout to ask the system for, if `layout` is placed skewed.
+fn skewed(layout: Layout) -> Option<Layout> {
+    if layout.size() < MMAP_THRESHOLD || layout.align() > MMAP_SKEW {
+        return None;
+    }
+    Layout::from_size_align(layout.size() + 64, 64).ok()
+}
+
+// SAFETY: a skewed block is a system block of the skewed layout, 64-aligned,
+// `MMAP_SKEW` bytes into it: within it, aligned as asked (16 divides it, and
+// the block's alignment is at most 16), with the asked size before its end.
+// `dealloc` undoes exactly that, with the same layout (so the same
+// decision). Every other call is forwarded unchanged. `realloc` of a block
+// that is skewed, or is to be, allocates the new block, copies and frees
+// the old, as the trait's default does; any other is forwarded unchanged.
+unsafe impl GlobalAlloc for NativePlacement {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        match skewed(layout) {
+            Some(system) => {
+                // SAFETY: `system` has a non-zero size.
+                let ptr = unsafe { System.alloc(system) };
+                if ptr.is_null() {
+                    ptr
+                } else {
+                    // SAFETY: within the block (see the impl).
+                    unsafe { ptr.add(MMAP_SKEW) }
+                }
+            }
+            // SAFETY: forwarded unchanged.
+            None => unsafe { System.alloc(layout) },
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        match skewed(layout) {
+            // SAFETY: `ptr` came from `alloc` with this layout (see the impl).
+            Some(system) => unsafe { System.dealloc(ptr.sub(MMAP_SKEW), system) },
+            // SAFETY: forwarded unchanged.
+            None => unsafe { System.dealloc(ptr, layout) },
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let Ok(new_layout) = Layout::from_size_align(new_size, layout.align()) else {
+            return core::ptr::null_mut();
+        };
+        if skewed(layout).is_none() && skewed(new_layout).is_none() {
+            // SAFETY: forwarded unchanged.
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        }
+        // SAFETY: `new_layout` has a non-zero size (the caller's contract).
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: both blocks are live, distinct, and hold at least
+            // the smaller size; the old one came from `alloc` with `layout`.
+            unsafe {
+                core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        new
+    }
+}

@@ -17,8 +17,15 @@
 //! (frames, as in the `receiver` bench; `<in flight>` is ignored there).
 
 use acktrack::Tracker;
+use acktrack_benches::alloc::NativePlacement;
 use acktrack_benches::receiving::{Arrivals, ReceiverLoad};
 use acktrack_benches::scenario::{AckOrder, Lifecycle, TimeoutKind, Timeouts, parse_size};
+
+/// Large blocks placed as glibc places them natively, not as valgrind does
+/// (see [`NativePlacement`]): cache figures under cachegrind then count the
+/// lines a native run reads.
+#[global_allocator]
+static ALLOC: NativePlacement = NativePlacement;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
