@@ -453,9 +453,10 @@ impl Events {
         self.slots.len()
     }
 
-    /// The stream is closed: its open block, if any, goes back.
-    pub(super) fn end_stream(&mut self, stream: u32) {
-        self.alloc.end_cursor(stream);
+    /// The stream whose slot cursor is `cursor` is closed: its open block,
+    /// if any, goes back.
+    pub(super) fn end_stream(&mut self, cursor: &mut u32) {
+        self.alloc.end_cursor(cursor);
     }
 
     /// Whether `slot` holds the event of that generation.
@@ -483,10 +484,17 @@ impl Events {
 
     /// Stores a new event whose deadline is `span` after its submit; returns
     /// its slot. A `busy` stream's events take consecutive slots of a block
-    /// of its own (`slots.rs`).
+    /// of its own (`slots.rs`), from `cursor`, which the stream's record
+    /// keeps.
     #[inline]
-    pub(super) fn alloc(&mut self, mut event: Event, span: Duration, busy: bool) -> u32 {
-        let Taken { slot, grew } = self.alloc.take(event.stream, busy);
+    pub(super) fn alloc(
+        &mut self,
+        mut event: Event,
+        span: Duration,
+        busy: bool,
+        cursor: &mut u32,
+    ) -> u32 {
+        let Taken { slot, grew } = self.alloc.take(cursor, busy);
         if grew {
             for _ in 0..BLOCK {
                 self.slots.push(EventSlot { generation: 0, event: None });
@@ -690,6 +698,12 @@ impl Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tracker::slots::NO_CURSOR;
+
+    /// The slot cursor of a quiet stream, which has no open block.
+    fn quiet() -> u32 {
+        NO_CURSOR
+    }
 
     fn events() -> Events {
         Events::new(Duration::from_secs(60), true, true)
@@ -699,19 +713,22 @@ mod tests {
     fn a_slot_is_reused_after_release_until_its_generation_is_exhausted() {
         let mut ev = events();
         let at = Instant::ZERO;
-        let a = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
+        let a = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false, &mut quiet());
         ev.retire(a);
         assert_eq!(ev.generation(a), 1);
         // Retired but not released: a new event takes another slot.
-        let b = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
+        let b = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false, &mut quiet());
         assert_ne!(a, b);
         ev.release(a);
-        assert_eq!(ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false), a);
+        assert_eq!(
+            ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false, &mut quiet()),
+            a
+        );
         // The last generation is never handed out again.
         ev.slots[a].generation = u32::MAX - 1;
         ev.free(a);
         assert_eq!(ev.generation(a), u32::MAX);
-        let c = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
+        let c = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false, &mut quiet());
         assert!(c != a && c != b);
         assert!(!ev.is_live(a, u32::MAX));
     }
@@ -916,16 +933,22 @@ mod tests {
     fn deadlines_are_computed_from_their_span() {
         let mut ev = events();
         let at = Instant::from_micros(5);
-        let default = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
-        let short = ev.alloc(Event::new(0, at, false), us(1), false);
-        let short_too = ev.alloc(Event::new(0, at, false), us(1), false);
-        let forever = ev.alloc(Event::new(0, at, false), Duration::MAX, false);
+        let default =
+            ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false, &mut quiet());
+        let short = ev.alloc(Event::new(0, at, false), us(1), false, &mut quiet());
+        let short_too = ev.alloc(Event::new(0, at, false), us(1), false, &mut quiet());
+        let forever = ev.alloc(Event::new(0, at, false), Duration::MAX, false, &mut quiet());
         assert_eq!(ev.deadline(default), Instant::from_micros(60_000_005));
         assert_eq!(ev.deadline(short), Instant::from_micros(6));
         assert_eq!(ev.deadline(short_too), Instant::from_micros(6));
         assert_eq!(ev.deadline(forever), Instant::MAX);
         // Only whole µs count: this is the default span.
-        let nanos = ev.alloc(Event::new(0, at, false), Duration::from_nanos(60_000_000_999), false);
+        let nanos = ev.alloc(
+            Event::new(0, at, false),
+            Duration::from_nanos(60_000_000_999),
+            false,
+            &mut quiet(),
+        );
         assert_eq!(ev.deadline(nanos), Instant::from_micros(60_000_005));
         assert_eq!(ev.deadline(nanos), at.saturating_add(Duration::from_nanos(60_000_000_999)));
         // Two spans other than the default, one entry each.
@@ -936,10 +959,11 @@ mod tests {
         ev.free(forever);
         assert_eq!(ev.spans.unused, 2);
         // A reused slot starts over with the default.
-        let again = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
+        let again =
+            ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false, &mut quiet());
         assert_eq!(ev.deadline(again), Instant::from_micros(60_000_005));
         // An unused span is found again.
-        let again = ev.alloc(Event::new(0, at, false), us(1), false);
+        let again = ev.alloc(Event::new(0, at, false), us(1), false, &mut quiet());
         assert_eq!(ev.deadline(again), Instant::from_micros(6));
         assert_eq!(ev.spans.unused, 1);
     }
@@ -948,8 +972,9 @@ mod tests {
     fn a_deadline_saturates_like_the_exact_one() {
         let mut ev = events();
         let at = Instant::from_micros(u64::MAX - 10);
-        let default = ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false);
-        let other = ev.alloc(Event::new(0, at, false), us(11), false);
+        let default =
+            ev.alloc(Event::new(0, at, false), Duration::from_secs(60), false, &mut quiet());
+        let other = ev.alloc(Event::new(0, at, false), us(11), false, &mut quiet());
         assert_eq!(ev.deadline(default), Instant::MAX);
         assert_eq!(ev.deadline(other), Instant::MAX);
     }
@@ -961,21 +986,22 @@ mod tests {
         // 254 spans besides the config's: the deadline kinds left in 8 bits
         // after "the config's" and "in the side table".
         let max = 254;
-        let shared: Vec<u32> =
-            (1..=max).map(|i| ev.alloc(Event::new(0, at, false), us(i), false)).collect();
+        let shared: Vec<u32> = (1..=max)
+            .map(|i| ev.alloc(Event::new(0, at, false), us(i), false, &mut quiet()))
+            .collect();
         assert_eq!(ev.spans.entries.len(), 254);
         assert!(ev.deadlines.is_empty(), "all 254 are shared");
         // Every entry in use: the next new span goes to the side table.
-        let extra = ev.alloc(Event::new(0, at, false), us(max + 1), false);
+        let extra = ev.alloc(Event::new(0, at, false), us(max + 1), false, &mut quiet());
         assert_eq!(ev.deadline(extra), at.add_micros(max + 1));
         assert_eq!(ev.deadlines.len(), 1);
         // A span in use is still shared.
-        let same = ev.alloc(Event::new(0, at, false), us(7), false);
+        let same = ev.alloc(Event::new(0, at, false), us(7), false, &mut quiet());
         assert_eq!(ev.deadline(same), at.add_micros(7));
         assert_eq!(ev.deadlines.len(), 1);
         // Once an entry is unused, a new span takes its place.
         ev.free(shared[2]);
-        let new = ev.alloc(Event::new(0, at, false), us(max + 2), false);
+        let new = ev.alloc(Event::new(0, at, false), us(max + 2), false, &mut quiet());
         assert_eq!(ev.deadline(new), at.add_micros(max + 2));
         assert_eq!(ev.deadlines.len(), 1);
         assert_eq!(ev.spans.entries[2], (max + 2, 1));
@@ -991,7 +1017,7 @@ mod tests {
     fn timeouts_beyond_40_bits_and_at_the_deadline_are_kept_exactly() {
         let mut ev = events();
         let at = Instant::from_micros(1000);
-        let slot = ev.alloc(Event::new(0, at, false), Duration::MAX, false);
+        let slot = ev.alloc(Event::new(0, at, false), Duration::MAX, false, &mut quiet());
         ev.event_mut(slot).set_phase(Phase::InFlight);
         // Fits: an exact offset.
         let near = at.add_micros((1 << 40) - 3);
@@ -1016,7 +1042,7 @@ mod tests {
         assert!(ev.timeouts.is_empty());
         assert!(ev.deadlines.is_empty());
 
-        let short = ev.alloc(Event::new(0, at, false), us(50), false);
+        let short = ev.alloc(Event::new(0, at, false), us(50), false, &mut quiet());
         ev.event_mut(short).set_phase(Phase::InFlight);
         ev.set_timeout(short, at.add_micros(70));
         assert_eq!(ev.timeout(short), at.add_micros(50));
@@ -1034,7 +1060,7 @@ mod tests {
         let at = Instant::from_micros(10);
         let mut slots = Vec::new();
         for _ in 0..CHUNK + 2 {
-            slots.push(ev.alloc(Event::new(0, at, false), Duration::MAX, false));
+            slots.push(ev.alloc(Event::new(0, at, false), Duration::MAX, false, &mut quiet()));
         }
         let last = *slots.last().unwrap();
         ev.set_sent(last, Instant::from_micros(25));
@@ -1044,13 +1070,13 @@ mod tests {
         ev.set_sent(last, at.add_micros(1 << 33));
         assert_eq!(ev.sent_at(last), None);
         ev.free(last);
-        let again = ev.alloc(Event::new(0, at, false), Duration::MAX, false);
+        let again = ev.alloc(Event::new(0, at, false), Duration::MAX, false, &mut quiet());
         assert_eq!(again, last);
         assert_eq!(ev.sent_at(again), Some(at));
         assert_eq!(ev.prev_delay(again), 0);
 
         let mut untracked: Events = Events::new(Duration::from_secs(1), false, false);
-        let slot = untracked.alloc(Event::new(0, at, false), Duration::MAX, false);
+        let slot = untracked.alloc(Event::new(0, at, false), Duration::MAX, false, &mut quiet());
         untracked.set_sent(slot, Instant::from_micros(25));
         untracked.set_prev_delay(slot, 9);
         assert_eq!(untracked.sent_at(slot), None);

@@ -572,7 +572,8 @@ impl Engine {
         }
         self.disarm_skip(index);
         debug_assert!(self.stream(index).ring_timer.is_none(), "no ring-timed event is left");
-        self.events.end_stream(index);
+        let s = self.streams[index as usize].stream.as_mut().expect("checked above");
+        self.events.end_stream(&mut s.slot_cursor);
         let slot = &mut self.streams[index as usize];
         let closed = slot.stream.take().expect("checked above");
         if slot.generation < u32::MAX {
@@ -611,9 +612,9 @@ impl Engine {
         let deadline_span = options.deadline.unwrap_or(self.config.retry.deadline);
         let user = self.stream(index).user;
         let event = Event::new(index, now, options.conflation_key.is_some());
-        let s = self.stream(index);
+        let s = self.streams[index as usize].stream.as_mut().expect("live stream slot");
         let busy = s.queued + s.in_flight >= BUSY;
-        let slot = self.events.alloc(event, deadline_span, busy);
+        let slot = self.events.alloc(event, deadline_span, busy, &mut s.slot_cursor);
         let id = self.event_id(slot);
         if let Some(key) = options.conflation_key {
             self.stream_mut(index).conflation.insert(key, slot);

@@ -33,8 +33,11 @@ use alloc::vec::Vec;
 /// Slots per block (divides the slab's chunk).
 pub(super) const BLOCK: u32 = 16;
 const _: () = assert!(super::events::CHUNK % BLOCK as usize == 0);
-/// No open block.
+/// No open block (a stream's cursor), no slot freed last.
 const NONE: u32 = u32::MAX;
+/// A stream's cursor when it has no open block: what a new stream's record
+/// starts with.
+pub(super) const NO_CURSOR: u32 = NONE;
 /// A busy stream that needs a block and finds none free makes the slab
 /// grow rather than take a single slot while fewer than one slot in
 /// `SLACK` is free: the room in which blocks free up whole (a stream's
@@ -44,7 +47,11 @@ const SLACK: u64 = 32;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
-    /// A busy stream's: only its cursor takes slots from it.
+    /// A busy stream's: only its cursor takes slots from it. Its `taken`
+    /// holds the slots released since it opened: every slot below the
+    /// cursor was taken, so a take writes nothing here (the cursor lives in
+    /// the stream's record, which a submit reads anyway), and closing works
+    /// out which slots are still taken.
     Open,
     /// Its free slots, if any, may be taken one by one.
     Closed,
@@ -54,7 +61,8 @@ enum State {
 
 #[derive(Clone, Copy, Debug)]
 struct Block {
-    /// Slots taken (pending, retired, or never reusable), one bit each.
+    /// Slots taken (pending, retired, or never reusable), one bit each;
+    /// while `Open`, the slots released since it opened instead.
     taken: u16,
     /// On the list of partly free blocks (perhaps stale), so that no block
     /// is listed twice and the list holds at most every block.
@@ -73,8 +81,6 @@ pub(super) struct SlotAlloc {
     partial: Vec<u32>,
     /// Blocks with every slot free.
     free_blocks: Vec<u32>,
-    /// Per stream index: the next slot of its open block, or `NONE`.
-    cursors: Vec<u32>,
     /// Free slots of closed blocks.
     free_singles: u32,
     /// The slot of a closed block freed last (perhaps taken since, or its
@@ -96,7 +102,6 @@ impl Default for SlotAlloc {
             blocks: Vec::new(),
             partial: Vec::new(),
             free_blocks: Vec::new(),
-            cursors: Vec::new(),
             free_singles: 0,
             hot: NONE,
         }
@@ -109,21 +114,18 @@ impl SlotAlloc {
         self.blocks.len() as u32 * BLOCK
     }
 
-    /// A free slot for a new event of stream `stream`: from the stream's own
-    /// block when it is `busy`.
+    /// A free slot for a new event of the stream whose cursor is `cursor`
+    /// (the next slot of its open block, or [`NO_CURSOR`]): from the
+    /// stream's own block when it is `busy`.
     #[inline]
-    pub(super) fn take(&mut self, stream: u32, busy: bool) -> Taken {
-        let s = stream as usize;
-        if self.cursors.len() <= s {
-            self.cursors.resize(s + 1, NONE);
+    pub(super) fn take(&mut self, cursor: &mut u32, busy: bool) -> Taken {
+        let next = *cursor;
+        if busy && next != NONE && next % BLOCK != 0 {
+            // Marked taken by being below the cursor (see `State::Open`).
+            *cursor = next + 1;
+            return Taken { slot: next, grew: false };
         }
-        let cursor = self.cursors[s];
-        if busy && cursor != NONE && cursor % BLOCK != 0 {
-            self.cursors[s] = cursor + 1;
-            self.mark_taken(cursor);
-            return Taken { slot: cursor, grew: false };
-        }
-        self.end_cursor(stream);
+        self.end_cursor(cursor);
         if busy {
             // A block of its own: a free one, else a new one while little
             // is free, else a single slot.
@@ -136,9 +138,11 @@ impl SlotAlloc {
                 },
             };
             let slot = block * BLOCK;
-            self.blocks[block as usize].state = State::Open;
-            self.mark_taken(slot);
-            self.cursors[s] = slot + 1;
+            let b = &mut self.blocks[block as usize];
+            b.state = State::Open;
+            // None released yet (see `State::Open`).
+            b.taken = 0;
+            *cursor = slot + 1;
             return Taken { slot, grew };
         }
         if let Some(slot) = self.pop_single() {
@@ -164,12 +168,17 @@ impl SlotAlloc {
         let block = slot / BLOCK;
         let bit = 1 << (slot % BLOCK);
         let b = &mut self.blocks[block as usize];
+        if b.state == State::Open {
+            // Its stream's cursor has passed it: free for others when the
+            // block closes.
+            debug_assert!(b.taken & bit == 0, "releasing a slot twice");
+            b.taken |= bit;
+            return;
+        }
         debug_assert!(b.taken & bit != 0, "releasing a free slot");
         b.taken &= !bit;
         match b.state {
-            // Its stream's cursor has passed it: free for others when the
-            // block closes.
-            State::Open => {}
+            State::Open => unreachable!("handled above"),
             State::Closed if b.taken == 0 => {
                 b.state = State::Free;
                 self.free_blocks.push(block);
@@ -189,14 +198,19 @@ impl SlotAlloc {
     }
 
     /// Closes the stream's open block, if any (the stream closes, or it is
-    /// no longer busy).
-    pub(super) fn end_cursor(&mut self, stream: u32) {
-        let Some(cursor) = self.cursors.get_mut(stream as usize) else { return };
+    /// no longer busy): `cursor` is the stream's.
+    pub(super) fn end_cursor(&mut self, cursor: &mut u32) {
         if *cursor != NONE {
             // The slot before the cursor is in its block (a cursor at a
             // block's end points at the next block's first slot).
             let block = (*cursor - 1) / BLOCK;
+            let handed_out = (*cursor - 1) % BLOCK + 1;
             *cursor = NONE;
+            let b = &mut self.blocks[block as usize];
+            debug_assert_eq!(b.state, State::Open);
+            // Taken: handed out by the cursor and not released since.
+            let below = (((1u32 << handed_out) - 1) & 0xffff) as u16;
+            b.taken = below & !b.taken;
             self.close(block);
         }
     }
@@ -273,14 +287,20 @@ mod tests {
     use alloc::collections::BTreeSet;
     use proptest::prelude::*;
 
+    /// The cursor of a quiet stream, which has no open block.
+    fn quiet() -> u32 {
+        NO_CURSOR
+    }
+
     #[test]
     fn a_busy_stream_takes_consecutive_slots() {
         let mut a = SlotAlloc::default();
         // Two busy streams interleaved: each gets runs of its own.
         let mut of = [Vec::new(), Vec::new()];
-        for i in 0..4 * BLOCK {
+        let mut cursors = [NO_CURSOR; 2];
+        for i in 0..4 * BLOCK as usize {
             let stream = i % 2;
-            of[stream as usize].push(a.take(stream, true).slot);
+            of[stream].push(a.take(&mut cursors[stream], true).slot);
         }
         for slots in &of {
             for pair in slots.windows(2) {
@@ -296,7 +316,7 @@ mod tests {
     #[test]
     fn quiet_streams_share_blocks_and_take_the_slot_freed_last_first() {
         let mut a = SlotAlloc::default();
-        let slots: Vec<u32> = (0..2 * BLOCK).map(|i| a.take(i, false).slot).collect();
+        let slots: Vec<u32> = (0..2 * BLOCK).map(|_| a.take(&mut quiet(), false).slot).collect();
         assert_eq!(slots, (0..2 * BLOCK).collect::<Vec<_>>());
         assert_eq!(a.len(), 2 * BLOCK);
         a.release(9, false);
@@ -304,19 +324,20 @@ mod tests {
         a.release(5, false);
         // The slot freed last first, then the block that became partly
         // free last (block 1), then block 0's.
-        assert_eq!(a.take(20, false).slot, 5);
-        assert_eq!(a.take(21, false).slot, BLOCK + 3);
-        assert_eq!(a.take(22, false).slot, 9);
-        assert_eq!(a.take(23, false), Taken { slot: 2 * BLOCK, grew: true });
+        assert_eq!(a.take(&mut quiet(), false).slot, 5);
+        assert_eq!(a.take(&mut quiet(), false).slot, BLOCK + 3);
+        assert_eq!(a.take(&mut quiet(), false).slot, 9);
+        assert_eq!(a.take(&mut quiet(), false), Taken { slot: 2 * BLOCK, grew: true });
     }
 
     #[test]
     fn a_dead_slot_is_never_taken_again_and_pins_its_block() {
         let mut a = SlotAlloc::default();
+        let mut cursor = NO_CURSOR;
         for i in 0..BLOCK {
-            assert_eq!(a.take(0, true).slot, i);
+            assert_eq!(a.take(&mut cursor, true).slot, i);
         }
-        a.end_cursor(0);
+        a.end_cursor(&mut cursor);
         a.release(3, true);
         for i in (0..BLOCK).filter(|&i| i != 3) {
             a.release(i, false);
@@ -325,7 +346,7 @@ mod tests {
         // other slots, then new blocks.
         let mut taken = BTreeSet::new();
         for _ in 0..2 * BLOCK {
-            taken.insert(a.take(1, false).slot);
+            taken.insert(a.take(&mut quiet(), false).slot);
         }
         assert!(!taken.contains(&3));
         assert_eq!(taken.len(), 2 * BLOCK as usize);
@@ -334,16 +355,17 @@ mod tests {
     #[test]
     fn a_free_block_goes_whole_to_a_busy_stream() {
         let mut a = SlotAlloc::default();
+        let mut cursor = NO_CURSOR;
         for _ in 0..BLOCK {
-            a.take(0, true);
+            a.take(&mut cursor, true);
         }
         // The cursor sits at the block's end: the next take closes it.
         for i in 0..BLOCK {
             a.release(i, false);
         }
-        let t = a.take(0, true);
+        let t = a.take(&mut cursor, true);
         assert_eq!(t, Taken { slot: 0, grew: false });
-        assert_eq!(a.take(0, true).slot, 1);
+        assert_eq!(a.take(&mut cursor, true).slot, 1);
     }
 
     #[derive(Clone, Debug)]
@@ -373,6 +395,8 @@ mod tests {
             ops in prop::collection::vec(op(), 1..600),
         ) {
             let mut a = SlotAlloc::default();
+            // Each stream's cursor, as its record keeps it.
+            let mut cursors = [NO_CURSOR; 6];
             let mut live: Vec<u32> = Vec::new();
             let mut dead: BTreeSet<u32> = BTreeSet::new();
             let mut len = 0;
@@ -380,9 +404,9 @@ mod tests {
                 match op {
                     Op::Take { stream, busy } => {
                         let held = live.len() as u32 + dead.len() as u32;
-                        let free = len - held - open_free_slots(&a);
+                        let free = len - held - open_free_slots(&a, &cursors);
                         let free_block = a.blocks.iter().any(|b| b.state == State::Free);
-                        let t = a.take(stream, busy);
+                        let t = a.take(&mut cursors[stream as usize], busy);
                         prop_assert!(!live.contains(&t.slot), "slot {} handed out twice", t.slot);
                         prop_assert!(!dead.contains(&t.slot), "dead slot {} reused", t.slot);
                         if t.grew {
@@ -409,19 +433,28 @@ mod tests {
                             dead.insert(slot);
                         }
                     }
-                    Op::End { stream } => a.end_cursor(stream),
+                    Op::End { stream } => a.end_cursor(&mut cursors[stream as usize]),
                 }
                 prop_assert_eq!(a.len(), len);
-                // One open block per cursor.
-                let cursors = a.cursors.iter().filter(|&&c| c != NONE).count();
+                // One open block per cursor, each a different one.
+                let open_blocks: BTreeSet<u32> =
+                    cursors.iter().filter(|&&c| c != NONE).map(|c| (c - 1) / BLOCK).collect();
+                let with_cursor = cursors.iter().filter(|&&c| c != NONE).count();
+                prop_assert_eq!(open_blocks.len(), with_cursor);
+                for &block in &open_blocks {
+                    prop_assert_eq!(a.blocks[block as usize].state, State::Open);
+                }
                 let open = a.blocks.iter().filter(|b| b.state == State::Open).count();
-                prop_assert_eq!(cursors, open);
+                prop_assert_eq!(with_cursor, open);
                 // The count of single free slots: every free slot outside
                 // the open and the free blocks.
                 let held = live.len() as u32 + dead.len() as u32;
                 let in_free_blocks =
                     a.blocks.iter().filter(|b| b.state == State::Free).count() as u32 * BLOCK;
-                prop_assert_eq!(a.free_singles, len - held - open_free_slots(&a) - in_free_blocks);
+                prop_assert_eq!(
+                    a.free_singles,
+                    len - held - open_free_slots(&a, &cursors) - in_free_blocks
+                );
                 prop_assert!(a.partial.len() <= a.blocks.len());
                 // Every closed block with a free slot can be found.
                 for (i, b) in a.blocks.iter().enumerate() {
@@ -441,10 +474,11 @@ mod tests {
         use alloc::collections::VecDeque;
         let (streams, k) = (30usize, 1000usize);
         let mut a = SlotAlloc::default();
+        let mut cursors = alloc::vec![NO_CURSOR; streams];
         let mut pending: Vec<VecDeque<u32>> = (0..streams).map(|_| VecDeque::new()).collect();
         for i in 0..streams * k {
             let s = i % streams;
-            let slot = a.take(s as u32, pending[s].len() >= 128).slot;
+            let slot = a.take(&mut cursors[s], pending[s].len() >= 128).slot;
             pending[s].push_back(slot);
         }
         let mut rng = 0x9e37_79b9_7f4a_7c15_u64;
@@ -455,7 +489,7 @@ mod tests {
             rng ^= rng >> 7;
             rng ^= rng << 17;
             let s = (rng % streams as u64) as usize;
-            let slot = a.take(s as u32, true).slot;
+            let slot = a.take(&mut cursors[s], true).slot;
             pending[s].push_back(slot);
             let acked = pending[s].pop_front().expect("pending events");
             a.release(acked, false);
@@ -470,8 +504,17 @@ mod tests {
         assert!(a.len() <= n + n / 32 + BLOCK * (streams as u32 + 1), "{} slots", a.len());
     }
 
-    /// Free slots that only an open block's cursor may take.
-    fn open_free_slots(a: &SlotAlloc) -> u32 {
-        a.blocks.iter().filter(|b| b.state == State::Open).map(|b| (!b.taken).count_ones()).sum()
+    /// Free slots of the open blocks, which only their cursors may take
+    /// (or, released ones, anyone once the block closes): those not yet
+    /// handed out, and those released since.
+    fn open_free_slots(a: &SlotAlloc, cursors: &[u32]) -> u32 {
+        cursors
+            .iter()
+            .filter(|&&c| c != NONE)
+            .map(|&c| {
+                let handed_out = (c - 1) % BLOCK + 1;
+                BLOCK - handed_out + a.blocks[((c - 1) / BLOCK) as usize].taken.count_ones()
+            })
+            .sum()
     }
 }

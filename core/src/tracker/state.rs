@@ -13,6 +13,8 @@ use crate::rtt::RttEstimator;
 use crate::time::Instant;
 use crate::wheel::Pos;
 
+use super::slots::NO_CURSOR;
+
 /// A stream's record, in this order (`repr(C)`): what every event's
 /// lifecycle reads or writes fills the first two cache lines of its
 /// [`StreamSlot`] (with the slot's generation), the abandoned set the third,
@@ -38,9 +40,11 @@ pub(super) struct Stream {
     /// The expiry of the newest ring-timed event: a new one may not be
     /// earlier.
     pub(super) ring_tail_at: Instant,
-    /// The ring timer: when it fires (never after the oldest ring-timed
-    /// event's expiry), and where it sits in the wheel.
-    pub(super) ring_at: Instant,
+    /// The next slot of the stream's open block of event slots, or
+    /// `NO_CURSOR` (`slots.rs`): every submit reads it, so it is here
+    /// rather than in a table of cursors, a line of its own.
+    pub(super) slot_cursor: u32,
+    /// Where the ring timer sits in the wheel (and, below, when it fires).
     pub(super) ring_timer: Pos,
     /// The skip timer: where it sits in the wheel, how often skips were
     /// resent since the client last made progress (and, below, when it
@@ -65,6 +69,9 @@ pub(super) struct Stream {
     /// below it).
     pub(super) ring_cursor: Seq,
     pub(super) skip_at: Instant,
+    /// When the ring timer fires: never after the oldest ring-timed event's
+    /// expiry.
+    pub(super) ring_at: Instant,
     // The rest. The estimator is boxed: streams have one only with an
     // adaptive timeout (`Config::rto`), and without it the record is a line
     // shorter.
@@ -97,6 +104,7 @@ impl Stream {
             ring_tail_at: Instant::ZERO,
             ring_timer: Pos::NONE,
             ring_at: Instant::ZERO,
+            slot_cursor: NO_CURSOR,
             timers_firing: false,
         }
     }
@@ -254,6 +262,7 @@ mod tests {
         let second_line = [
             field(offset_of!(Stream, client_cumulative), 8),
             field(offset_of!(Stream, ring_tail_at), 8),
+            field(offset_of!(Stream, slot_cursor), 4),
             field(offset_of!(Stream, ring_timer), size_of::<Pos>()),
             field(offset_of!(Stream, skip_timer), size_of::<Pos>()),
             field(offset_of!(Stream, window_full_since), size_of::<Option<Instant>>()),
