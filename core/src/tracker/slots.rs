@@ -178,7 +178,6 @@ impl SlotAlloc {
         debug_assert!(b.taken & bit != 0, "releasing a free slot");
         b.taken &= !bit;
         match b.state {
-            State::Open => unreachable!("handled above"),
             State::Closed if b.taken == 0 => {
                 b.state = State::Free;
                 self.free_blocks.push(block);
@@ -193,7 +192,8 @@ impl SlotAlloc {
                     self.partial.push(block);
                 }
             }
-            State::Free => debug_assert!(false, "a slot of a free block was taken"),
+            // Open: handled above.
+            State::Open | State::Free => debug_assert!(false, "a slot of a free block was taken"),
         }
     }
 
