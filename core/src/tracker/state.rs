@@ -196,8 +196,8 @@ mod tests {
     use crate::time::Instant;
     use crate::wheel::Pos;
 
-    /// A user's record: the fields every lifecycle touches are within its
-    /// first 128 bytes, which start on a 128-byte boundary.
+    /// A forgotten user's slot holds a vacant record that keeps nothing,
+    /// and looking it up as a user panics (a bug, not input).
     #[test]
     fn a_forgotten_users_slot_is_vacant_and_a_lookup_of_it_panics() {
         use super::User;
@@ -219,6 +219,8 @@ mod tests {
         assert!(lookup.is_err());
     }
 
+    /// A user's record: the fields every lifecycle touches are within its
+    /// first 128 bytes, which start on a 128-byte boundary.
     #[test]
     fn a_users_hot_fields_share_its_first_two_lines() {
         use super::User;
