@@ -114,7 +114,7 @@ impl Stream {
 /// whole lines (five, 320 bytes, since ring timing added its fields; four
 /// before). Unaligned, records straddle one line more in places. An input
 /// touches its stream's record, which is out of cache when many streams are
-/// busy (`benches/README.md`: aligning took 5 % off an in-order lifecycle at
+/// busy (`benches/HISTORY.md`: aligning took 5 % off an in-order lifecycle at
 /// 10M in flight over 10,000 streams, when records were 240 bytes).
 #[derive(Debug)]
 #[repr(C, align(64))]
@@ -132,7 +132,7 @@ pub(super) struct StreamSlot {
 /// 128-byte alignment makes one aligned pair (what an adjacent-line
 /// prefetcher fetches together). With the compiler's order those fields
 /// spread over four or five lines of an unaligned 392-byte record
-/// (`benches/README.md`).
+/// (`benches/HISTORY.md`, "Hot fields first").
 #[derive(Debug)]
 #[repr(C, align(128))]
 pub(super) struct User {
