@@ -152,10 +152,12 @@ impl SlotAlloc {
             Some(block) => (block, false),
             None => (self.grow(), true),
         };
-        let slot = block * BLOCK;
-        self.mark_taken(slot);
+        // The block's first slot taken (a free or new block has none).
+        let b = &mut self.blocks[block as usize];
+        debug_assert_eq!(b.taken, 0, "a free block with a slot taken");
+        b.taken = 1;
         self.close(block);
-        Taken { slot, grew }
+        Taken { slot: block * BLOCK, grew }
     }
 
     /// The slot's event is gone and its slot may be reused, unless `dead`
@@ -213,12 +215,6 @@ impl SlotAlloc {
             b.taken = below & !b.taken;
             self.close(block);
         }
-    }
-
-    fn mark_taken(&mut self, slot: u32) {
-        let b = &mut self.blocks[(slot / BLOCK) as usize];
-        debug_assert!(b.taken & 1 << (slot % BLOCK) == 0, "taking a taken slot");
-        b.taken |= 1 << (slot % BLOCK);
     }
 
     fn grow(&mut self) -> u32 {
