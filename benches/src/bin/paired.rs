@@ -1,0 +1,113 @@
+//! One side of a paired comparison of two builds of acktrack (`benches/ab`
+//! runs two of these, one per build, and lets them take turns).
+//!
+//! ```text
+//! paired <in-order|random|in-order-batched|random-batched|retry-storm|expiry> <in flight> <events per turn>
+//! ```
+//!
+//! Sets the scenario up (as the criterion benches do, untimed), prints
+//! `ready`, then for every line read on stdin runs one turn of at least
+//! `<events per turn>` events and prints the thread CPU time per event, in
+//! ns. Ends at `quit` or at the end of stdin.
+//!
+//! Why: on a shared host, criterion runs of two builds one after the other
+//! differ by 20–45 % for reasons that have nothing to do with the builds.
+//! Turns of a few tens of milliseconds, alternating between two processes
+//! that keep their state, put both builds under the same interference, so
+//! their ratio round by round is far steadier than either time.
+
+use std::io::{BufRead, Write};
+
+use acktrack::{Ack, Tracker, UserId};
+use acktrack_benches::clock::Clock;
+use acktrack_benches::scenario::{AckOrder, Lifecycle, TimeoutKind, Timeouts, parse_size};
+
+/// Acks per batch in the batched scenarios, as in the `*_batched` benches.
+const BATCH: usize = 16;
+
+enum Load {
+    Lifecycle(Tracker<()>, Lifecycle),
+    Batched(Tracker<()>, Lifecycle, Vec<(UserId, Ack)>),
+    Timeouts(Tracker<()>, Timeouts),
+}
+
+impl Load {
+    fn setup(scenario: &str, n: u64) -> Option<Load> {
+        let order =
+            if scenario.starts_with("random") { AckOrder::Random } else { AckOrder::InOrder };
+        Some(match scenario {
+            "in-order" | "random" => {
+                let (t, d) = Lifecycle::setup::<Tracker<()>>(n, order);
+                Load::Lifecycle(t, d)
+            }
+            "in-order-batched" | "random-batched" => {
+                let (t, d) = Lifecycle::setup::<Tracker<()>>(n, order);
+                Load::Batched(t, d, Lifecycle::batch_room(BATCH))
+            }
+            "retry-storm" | "expiry" => {
+                let kind = if scenario == "expiry" {
+                    TimeoutKind::Expiry
+                } else {
+                    TimeoutKind::RetryStorm
+                };
+                let (t, d) = Timeouts::setup::<Tracker<()>>(n, kind);
+                Load::Timeouts(t, d)
+            }
+            _ => return None,
+        })
+    }
+
+    /// Runs at least `events` events; returns the thread CPU time per event
+    /// in ns (for timeouts, of the ticks alone, as the benches time them).
+    fn turn(&mut self, events: u64) -> f64 {
+        let clock = Clock::ThreadCpu;
+        let (nanos, done) = match self {
+            Load::Lifecycle(t, d) => {
+                let stopwatch = clock.start();
+                for _ in 0..events {
+                    d.step(t);
+                }
+                (stopwatch.elapsed().as_nanos(), events)
+            }
+            Load::Batched(t, d, acks) => {
+                let batches = events.div_ceil(BATCH as u64);
+                let stopwatch = clock.start();
+                for _ in 0..batches {
+                    d.batch(t, acks);
+                }
+                (stopwatch.elapsed().as_nanos(), batches * BATCH as u64)
+            }
+            Load::Timeouts(t, d) => {
+                let (mut nanos, mut fired) = (0, 0);
+                while fired < events {
+                    let stopwatch = clock.start();
+                    fired += d.tick(t);
+                    nanos += stopwatch.elapsed().as_nanos();
+                    d.refill(t);
+                }
+                (nanos, fired)
+            }
+        };
+        nanos as f64 / done as f64
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: paired <in-order|random|in-order-batched|random-batched|retry-storm|expiry> <in flight> <events per turn>";
+    let [scenario, n, events] = args.as_slice() else { panic!("{usage}") };
+    let n = parse_size(n).expect(usage);
+    let events = parse_size(events).expect(usage);
+    assert!(events > 0, "{usage}");
+    let mut load = Load::setup(scenario, n).expect(usage);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").expect("stdout");
+    out.flush().expect("stdout");
+    for line in std::io::stdin().lock().lines() {
+        if line.expect("stdin").trim() == "quit" {
+            break;
+        }
+        writeln!(out, "{:.3}", load.turn(events)).expect("stdout");
+        out.flush().expect("stdout");
+    }
+}
