@@ -2,9 +2,10 @@
 //! runs two of these, one per build, and lets them take turns).
 //!
 //! ```text
-//! paired <in-order|random|in-order-batched|random-batched|retry-storm|expiry> <in flight> <events per turn>
+//! paired <in-order|random|in-order-batched|random-batched|retry-storm|expiry> <in flight> <events per turn> [acktrack|hashmap_heap|tokio_delayqueue]
 //! ```
 //!
+//! Drives acktrack's `Tracker<()>`, or one of the baselines when named.
 //! Sets the scenario up (as the criterion benches do, untimed), prints
 //! `ready`, then for every line read on stdin runs one turn of at least
 //! `<events per turn>` events and prints the thread CPU time per event, in
@@ -21,27 +22,28 @@ use std::io::{BufRead, Write};
 use acktrack::{Ack, Tracker, UserId};
 use acktrack_benches::clock::Clock;
 use acktrack_benches::scenario::{AckOrder, Lifecycle, TimeoutKind, Timeouts, parse_size};
+use acktrack_benches::{DelayQueueTracker, HashMapHeap, Tracking};
 
 /// Acks per batch in the batched scenarios, as in the `*_batched` benches.
 const BATCH: usize = 16;
 
-enum Load {
-    Lifecycle(Tracker<()>, Lifecycle),
-    Batched(Tracker<()>, Lifecycle, Vec<(UserId, Ack)>),
-    Timeouts(Tracker<()>, Timeouts),
+enum Load<T> {
+    Lifecycle(T, Lifecycle),
+    Batched(T, Lifecycle, Vec<(UserId, Ack)>),
+    Timeouts(T, Timeouts),
 }
 
-impl Load {
-    fn setup(scenario: &str, n: u64) -> Option<Load> {
+impl<T: Tracking<()>> Load<T> {
+    fn setup(scenario: &str, n: u64) -> Option<Load<T>> {
         let order =
             if scenario.starts_with("random") { AckOrder::Random } else { AckOrder::InOrder };
         Some(match scenario {
             "in-order" | "random" => {
-                let (t, d) = Lifecycle::setup::<Tracker<()>>(n, order);
+                let (t, d) = Lifecycle::setup::<T>(n, order);
                 Load::Lifecycle(t, d)
             }
             "in-order-batched" | "random-batched" => {
-                let (t, d) = Lifecycle::setup::<Tracker<()>>(n, order);
+                let (t, d) = Lifecycle::setup::<T>(n, order);
                 Load::Batched(t, d, Lifecycle::batch_room(BATCH))
             }
             "retry-storm" | "expiry" => {
@@ -50,7 +52,7 @@ impl Load {
                 } else {
                     TimeoutKind::RetryStorm
                 };
-                let (t, d) = Timeouts::setup::<Tracker<()>>(n, kind);
+                let (t, d) = Timeouts::setup::<T>(n, kind);
                 Load::Timeouts(t, d)
             }
             _ => return None,
@@ -62,22 +64,22 @@ impl Load {
     fn turn(&mut self, events: u64) -> f64 {
         let clock = Clock::ThreadCpu;
         let (nanos, done) = match self {
-            Load::Lifecycle(t, d) => {
+            Load::Lifecycle(t, d) => t.in_context(|t| {
                 let stopwatch = clock.start();
                 for _ in 0..events {
                     d.step(t);
                 }
                 (stopwatch.elapsed().as_nanos(), events)
-            }
-            Load::Batched(t, d, acks) => {
+            }),
+            Load::Batched(t, d, acks) => t.in_context(|t| {
                 let batches = events.div_ceil(BATCH as u64);
                 let stopwatch = clock.start();
                 for _ in 0..batches {
                     d.batch(t, acks);
                 }
                 (stopwatch.elapsed().as_nanos(), batches * BATCH as u64)
-            }
-            Load::Timeouts(t, d) => {
+            }),
+            Load::Timeouts(t, d) => t.in_context(|t| {
                 let (mut nanos, mut fired) = (0, 0);
                 while fired < events {
                     let stopwatch = clock.start();
@@ -86,20 +88,15 @@ impl Load {
                     d.refill(t);
                 }
                 (nanos, fired)
-            }
+            }),
         };
         nanos as f64 / done as f64
     }
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: paired <in-order|random|in-order-batched|random-batched|retry-storm|expiry> <in flight> <events per turn>";
-    let [scenario, n, events] = args.as_slice() else { panic!("{usage}") };
-    let n = parse_size(n).expect(usage);
-    let events = parse_size(events).expect(usage);
-    assert!(events > 0, "{usage}");
-    let mut load = Load::setup(scenario, n).expect(usage);
+/// Sets up, says `ready`, then runs a turn per line read.
+fn serve<T: Tracking<()>>(scenario: &str, n: u64, events: u64, usage: &str) {
+    let mut load = Load::<T>::setup(scenario, n).expect(usage);
     let mut out = std::io::stdout().lock();
     writeln!(out, "ready").expect("stdout");
     out.flush().expect("stdout");
@@ -109,5 +106,24 @@ fn main() {
         }
         writeln!(out, "{:.3}", load.turn(events)).expect("stdout");
         out.flush().expect("stdout");
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let usage = "usage: paired <in-order|random|in-order-batched|random-batched|retry-storm|expiry> <in flight> <events per turn> [acktrack|hashmap_heap|tokio_delayqueue]";
+    let (scenario, n, events, name) = match args.as_slice() {
+        [s, n, e] => (s, n, e, "acktrack"),
+        [s, n, e, name] => (s, n, e, name.as_str()),
+        _ => panic!("{usage}"),
+    };
+    let n = parse_size(n).expect(usage);
+    let events = parse_size(events).expect(usage);
+    assert!(events > 0, "{usage}");
+    match name {
+        "acktrack" => serve::<Tracker<()>>(scenario, n, events, usage),
+        "hashmap_heap" => serve::<HashMapHeap<()>>(scenario, n, events, usage),
+        "tokio_delayqueue" => serve::<DelayQueueTracker<()>>(scenario, n, events, usage),
+        _ => panic!("{usage}"),
     }
 }
