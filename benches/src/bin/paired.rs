@@ -15,7 +15,10 @@
 //! differ by 20–45 % for reasons that have nothing to do with the builds.
 //! Turns of a few tens of milliseconds, alternating between two processes
 //! that keep their state, put both builds under the same interference, so
-//! their ratio round by round is far steadier than either time.
+//! their ratio round by round is far steadier than either time. Two
+//! processes of one binary still differ by a few per cent, steadily, so
+//! `benches/ab` runs many pairs and balances who starts and who turns
+//! first (see its header).
 
 use std::io::{BufRead, Write};
 

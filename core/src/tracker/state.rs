@@ -112,8 +112,9 @@ impl Stream {
 
 /// Aligned to a cache line: every stream's record starts on one and spans
 /// whole lines (four, 256 bytes; five while ring timing's fields and an
-/// inline RTT estimator shared it, until the estimator was boxed). Unaligned, records straddle one line more in places. An input
-/// touches its stream's record, which is out of cache when many streams are
+/// inline RTT estimator shared it, until the estimator was boxed).
+/// Unaligned, records straddle one line more in places. An input touches
+/// its stream's record, which is out of cache when many streams are
 /// busy (`benches/HISTORY.md`: aligning took 5 % off an in-order lifecycle at
 /// 10M in flight over 10,000 streams, when records were 240 bytes).
 #[derive(Debug)]
