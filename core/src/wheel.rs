@@ -1,8 +1,14 @@
 //! A hierarchical timing wheel with packed-array buckets and O(1) removal.
 //!
-//! Seven levels of 64 slots; level `l` slots are `64^l` µs wide, so the wheel
-//! covers the aligned block of 2^42 µs (about 51 days) its current time is in;
-//! timers beyond that block wait in an overflow bucket until time gets there. Each bucket is a `Vec<u32>` of
+//! Seven levels of 64 slots; level `l` slots are `64^l` µs wide, and each
+//! level is a window of 64 slots from the one the current time is in. A
+//! timer sits in the lowest level whose window holds it; when time reaches
+//! a slot above level 0, its timers move down to where their exact times
+//! now belong (a cascade). Timers beyond the top level's window (about 2^42
+//! µs, 51 days) wait in an overflow bucket until they enter it. The windows
+//! are relative, not aligned blocks, so a timer never sits a level higher
+//! than its distance asks because a block boundary lies between (see
+//! `level_for`). Each bucket is a `Vec<u32>` of
 //! keys; the owner of a key remembers where it sits ([`Pos`]) so that a timer
 //! is removed with one `swap_remove`, and no stale entry ever lingers. A
 //! bucket gives memory back as it empties (below a quarter full it shrinks to
@@ -13,16 +19,20 @@
 //!
 //! The wheel never stores times. It asks the owner ([`TimerStore`]) for a key's
 //! exact expiry when it cascades the key to a lower level, and tells the owner
-//! whenever a key moves. Entries at a lower level always expire before entries
-//! at a higher one, so the next expiry is the first occupied slot of the
-//! lowest non-empty level: exact at level 0, a lower bound above it.
+//! whenever a key moves. A higher level's window starts earlier than a
+//! lower one's, so its first slot may come due first: the next expiry is the
+//! earliest of every level's first occupied slot, exact at level 0, a lower
+//! bound above it.
 
 use alloc::vec::Vec;
 
 const BITS: u32 = 6;
 const SLOTS: usize = 1 << BITS;
 const LEVELS: usize = 7;
-/// The wheel covers aligned blocks of this many µs.
+/// About how far ahead the wheel's levels reach (the top level's window
+/// of 64 slots is this wide); timers beyond its window wait in the
+/// overflow bucket.
+#[cfg(test)]
 const BLOCK: u64 = 1 << (BITS as usize * LEVELS);
 /// The bucket of timers beyond the current block.
 const FAR: usize = LEVELS * SLOTS;
@@ -122,12 +132,24 @@ impl Default for TimerWheel {
     }
 }
 
-/// The level `when` belongs to, seen from `elapsed` (the highest 6-bit group
-/// in which they differ).
+/// The level `when` (not before `elapsed`) belongs to: the lowest whose
+/// window, the 64 slots from the one `elapsed` is in, holds it. `LEVELS`
+/// or more if none does (the overflow bucket).
+///
+/// Relative, not aligned: a timer 10 s ahead sits in the 262 ms level
+/// whatever the time, where with aligned blocks (the highest 6-bit group in
+/// which `elapsed` and `when` differ) six in ten of them went one level up,
+/// into the next 16.8 s slot, and moved down again all at once when time
+/// got there (millions of timers in one call at 10M in flight).
+#[inline(always)]
 fn level_for(elapsed: u64, when: u64) -> usize {
-    let masked = (elapsed ^ when) | (SLOTS as u64 - 1);
-    let significant = 63 - masked.leading_zeros() as usize;
-    significant / BITS as usize
+    debug_assert!(when >= elapsed);
+    // The level by the distance alone; the window may end one slot short
+    // of it when `elapsed` is late in its own slot.
+    let distance = (when - elapsed) | (SLOTS as u64 - 1);
+    let level = (63 - distance.leading_zeros() as usize) / BITS as usize;
+    let shift = level * BITS as usize;
+    if (when >> shift) - (elapsed >> shift) < SLOTS as u64 { level } else { level + 1 }
 }
 
 fn slot_for(level: usize, when: u64) -> usize {
@@ -168,10 +190,10 @@ impl TimerWheel {
     #[inline(always)]
     fn place(&mut self, key: u32, when: u64) -> Pos {
         let when = when.max(self.elapsed);
-        let bucket = if when > self.elapsed | (BLOCK - 1) {
+        let level = level_for(self.elapsed, when);
+        let bucket = if level >= LEVELS {
             FAR
         } else {
-            let level = level_for(self.elapsed, when);
             let slot = slot_for(level, when);
             self.occupied[level] |= 1 << slot;
             level * SLOTS + slot
@@ -213,9 +235,15 @@ impl TimerWheel {
         self.len -= 1;
     }
 
-    /// The next occupied (level, slot) and the earliest time it can hold.
+    /// The next (level, slot) to fire or cascade, and the earliest time it
+    /// can hold: of every level's first occupied slot (and the overflow
+    /// bucket), the earliest. Levels are windows from the current time, so
+    /// a higher level's slot may come due before a lower level's; on a tie
+    /// the higher level goes first (cascaded, its timers join the lower
+    /// levels before any of them fires).
     #[inline]
     fn next_expiration(&self) -> Option<(usize, usize, u64)> {
+        let mut next: Option<(usize, usize, u64)> = None;
         for level in 0..LEVELS {
             let occupied = self.occupied[level];
             if occupied == 0 {
@@ -223,25 +251,28 @@ impl TimerWheel {
             }
             let shift = level * BITS as usize;
             let now_slot = slot_for(level, self.elapsed);
-            // Slots at or after the current one, in wheel order.
+            // Slots at or after the current one, in wheel order: the window's
+            // slots in time order.
             let rotated = occupied.rotate_right(now_slot as u32);
-            let distance = rotated.trailing_zeros() as usize;
-            let slot = (now_slot + distance) % SLOTS;
-            let level_range = 1u64 << (shift + BITS as usize);
-            let level_start = self.elapsed & !(level_range - 1);
-            let mut deadline = level_start + ((slot as u64) << shift);
-            if deadline < self.elapsed & !((1u64 << shift) - 1) {
-                // Wrapped into the next turn of this level.
-                deadline += level_range;
-            }
+            let distance = rotated.trailing_zeros() as u64;
+            let slot = (now_slot + distance as usize) % SLOTS;
+            let start = ((self.elapsed >> shift) + distance) << shift;
             let min = self.buckets[level * SLOTS + slot].min;
-            return Some((level, slot, deadline.max(self.elapsed).max(min)));
+            let at = start.max(self.elapsed).max(min);
+            if next.is_none_or(|(_, _, first)| at <= first) {
+                next = Some((level, slot, at));
+            }
         }
-        // Only timers beyond this block are left: wake at the next block.
-        (!self.buckets[FAR].keys.is_empty()).then(|| {
-            let block = (self.elapsed | (BLOCK - 1)).saturating_add(1);
-            (LEVELS, 0, block.max(self.buckets[FAR].min))
-        })
+        if !self.buckets[FAR].keys.is_empty() {
+            // When the earliest of them enters the top level's window.
+            let shift = (LEVELS - 1) * BITS as usize;
+            let min = self.buckets[FAR].min;
+            let at = ((min >> shift).saturating_sub(SLOTS as u64 - 1) << shift).max(self.elapsed);
+            if next.is_none_or(|(_, _, first)| at <= first) {
+                next = Some((LEVELS, 0, at));
+            }
+        }
+        next
     }
 
     /// The earliest time a timer may fire: a lower bound, exact unless timers
@@ -416,6 +447,50 @@ mod tests {
         fn agrees_with_a_sorted_set(ops in proptest::collection::vec(op(), 1..200)) {
             agrees_with_the_model(ops)?;
         }
+    }
+
+    /// Levels are windows from the current time: a timer 10 s ahead (the
+    /// 10M retry storm's timeout) sits in the 262 ms level whatever the
+    /// time, never in the 16.8 s level above it, from which millions of
+    /// them once moved down in one call.
+    #[test]
+    fn a_timer_ten_seconds_ahead_sits_in_the_262_ms_level_at_any_time() {
+        let ten_s = 10_000_000;
+        for elapsed in (0..40_000_000u64).step_by(997).chain([(1 << 24) - 1, 1 << 24, u64::MAX / 2])
+        {
+            assert_eq!(level_for(elapsed, elapsed + ten_s), 3, "at {elapsed}");
+        }
+        // The window's edges: 64 slots from the current one, not 64 slot
+        // widths from the current time.
+        assert_eq!(level_for(63, 63 + 63), 0);
+        assert_eq!(level_for(63, 64 + 63), 1);
+        assert_eq!(level_for(0, 63), 0);
+        assert_eq!(level_for(0, 64), 1);
+        assert_eq!(level_for(100, 100), 0);
+        assert_eq!(level_for(0, (64 << 36) - 1), LEVELS - 1);
+        assert_eq!(level_for(0, 64 << 36), LEVELS);
+        // Past the top level: the overflow bucket.
+        assert!(level_for(0, u64::MAX) >= LEVELS);
+    }
+
+    /// A higher level's slot can come due before a lower level's: it is
+    /// cascaded first, and its timer fires first.
+    #[test]
+    fn a_higher_levels_slot_due_first_fires_first() {
+        let mut wheel = TimerWheel::default();
+        let mut store = Store { expiry: vec![64, 70], pos: vec![Pos::NONE; 2] };
+        // At 0, 64 is past the 0-63 window of level 0.
+        wheel.insert(0, 64, &mut store);
+        assert_eq!(wheel.poll(10, &mut store), None);
+        // At 10, 70 is in level 0's window, later than 64.
+        wheel.insert(1, 70, &mut store);
+        assert_eq!(wheel.next_wake(), Some(64));
+        assert_eq!(wheel.poll(100, &mut store), Some(0));
+        assert_eq!(wheel.poll(100, &mut store), Some(1));
+        assert_eq!(wheel.poll(100, &mut store), None);
+        let ops =
+            vec![Op::Insert(64), Op::Advance(10), Op::Insert(60), Op::Advance(54), Op::Advance(6)];
+        agrees_with_the_model(ops).unwrap();
     }
 
     /// The failure proptest once found (`proptest-regressions/wheel.txt`), as
