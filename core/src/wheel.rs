@@ -249,16 +249,16 @@ impl TimerWheel {
             if occupied == 0 {
                 continue;
             }
-            let shift = level * BITS as usize;
             let now_slot = slot_for(level, self.elapsed);
             // Slots at or after the current one, in wheel order: the window's
-            // slots in time order.
+            // slots in time order, each holding only timers of its own
+            // interval, so the first occupied one holds the level's earliest.
             let rotated = occupied.rotate_right(now_slot as u32);
-            let distance = rotated.trailing_zeros() as u64;
-            let slot = (now_slot + distance as usize) % SLOTS;
-            let start = ((self.elapsed >> shift) + distance) << shift;
-            let min = self.buckets[level * SLOTS + slot].min;
-            let at = start.max(self.elapsed).max(min);
+            let distance = rotated.trailing_zeros() as usize;
+            let slot = (now_slot + distance) % SLOTS;
+            // Its keys' earliest expiry (a lower bound once one was
+            // removed), which is within the slot's interval.
+            let at = self.buckets[level * SLOTS + slot].min.max(self.elapsed);
             if next.is_none_or(|(_, _, first)| at <= first) {
                 next = Some((level, slot, at));
             }
@@ -491,6 +491,30 @@ mod tests {
         let ops =
             vec![Op::Insert(64), Op::Advance(10), Op::Insert(60), Op::Advance(54), Op::Advance(6)];
         agrees_with_the_model(ops).unwrap();
+    }
+
+    /// Timers beyond the top level's window wait in the overflow bucket
+    /// until the earliest of them enters that window (the 64 slots of
+    /// 2^36 µs from the current one), then move into the levels.
+    #[test]
+    fn the_overflow_bucket_moves_its_timers_in_when_they_enter_the_top_window() {
+        let mut wheel = TimerWheel::default();
+        let far = 1u64 << 43;
+        let mut store = Store { expiry: vec![far, far + 5], pos: vec![Pos::NONE; 2] };
+        for key in 0..2 {
+            wheel.insert(key, store.expiry[key as usize], &mut store);
+            assert_eq!(store.pos[key as usize].bucket() as usize, FAR);
+        }
+        // 2^43 is slot 128 of 2^36 µs: in the window from slot 65 on.
+        let enters = 65u64 << 36;
+        assert_eq!(wheel.next_wake(), Some(enters));
+        assert_eq!(wheel.poll(enters - 1, &mut store), None);
+        assert_eq!(store.pos[0].bucket() as usize, FAR, "not moved before");
+        assert_eq!(wheel.poll(enters, &mut store), None);
+        assert_eq!(store.pos[0].bucket() as usize, (LEVELS - 1) * SLOTS);
+        assert_eq!(wheel.next_wake(), Some(far));
+        assert_eq!(wheel.poll(far, &mut store), Some(0));
+        assert_eq!(wheel.poll(far + 5, &mut store), Some(1));
     }
 
     /// The failure proptest once found (`proptest-regressions/wheel.txt`), as
