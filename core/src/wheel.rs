@@ -34,7 +34,7 @@ const LEVELS: usize = 7;
 /// overflow bucket.
 #[cfg(test)]
 const BLOCK: u64 = 1 << (BITS as usize * LEVELS);
-/// The bucket of timers beyond the current block.
+/// The bucket of timers beyond the top level's window.
 const FAR: usize = LEVELS * SLOTS;
 /// Buckets in all.
 pub(crate) const BUCKETS: usize = FAR + 1;
@@ -311,10 +311,10 @@ impl TimerWheel {
         }
     }
 
-    /// Empties a higher-level slot (or, at `LEVELS`, the bucket beyond the
-    /// block) that time has reached: moves all its timers down to where
-    /// their exact times belong, so that lower levels stay earlier than
-    /// higher ones.
+    /// Empties a higher-level slot (or, at `LEVELS`, the overflow bucket)
+    /// that time has reached: moves all its timers down to where their
+    /// exact times now belong (each to a lower level; from the overflow
+    /// bucket, those still beyond the top window go back to it).
     #[inline(never)]
     fn cascade(&mut self, level: usize, slot: usize, store: &mut impl TimerStore) {
         let bucket = if level == LEVELS { FAR } else { level * SLOTS + slot };
