@@ -286,6 +286,17 @@ impl TimerWheel {
     /// as time passes. Keys due at the same µs come out in a deterministic order.
     #[inline]
     pub(crate) fn poll(&mut self, now: u64, store: &mut impl TimerStore) -> Option<u32> {
+        // More keys due at the µs that fired last (timers set at one `now`
+        // share their expiry): without the scan of every level. Level 0's
+        // slot of `elapsed` holds only that µs, and everything above level 0
+        // is due later: a tie goes to the higher level, so none was left
+        // when the last key fired, a timer set since at this µs joins level
+        // 0, and a call that returned `None` left nothing due.
+        let slot = slot_for(0, self.elapsed);
+        if self.elapsed <= now && self.occupied[0] & (1 << slot) != 0 {
+            debug_assert_eq!(self.next_expiration(), Some((0, slot, self.elapsed)));
+            return Some(self.fire(slot, store));
+        }
         loop {
             let (level, slot, deadline) = self.next_expiration()?;
             if deadline > now {
@@ -293,22 +304,27 @@ impl TimerWheel {
             }
             self.elapsed = deadline;
             if level == 0 {
-                let bucket = slot;
-                let b = &mut self.buckets[bucket];
-                let key = b.keys.pop().expect("occupied slot has a key");
-                if b.keys.is_empty() {
-                    // Its keys all fire at this µs: give the room back once.
-                    give_back(&mut b.keys);
-                    self.occupied[0] &= !(1 << slot);
-                    b.min = u64::MAX;
-                }
-                self.len -= 1;
-                debug_assert!(store.expiry(key) <= now);
-                store.set_pos(key, Pos::NONE);
-                return Some(key);
+                return Some(self.fire(slot, store));
             }
             self.cascade(level, slot, store);
         }
+    }
+
+    /// Takes a key from level 0's `slot`, which holds keys due at `elapsed`.
+    #[inline(always)]
+    fn fire(&mut self, slot: usize, store: &mut impl TimerStore) -> u32 {
+        let b = &mut self.buckets[slot];
+        let key = b.keys.pop().expect("occupied slot has a key");
+        if b.keys.is_empty() {
+            // Its keys all fire at this µs: give the room back once.
+            give_back(&mut b.keys);
+            self.occupied[0] &= !(1 << slot);
+            b.min = u64::MAX;
+        }
+        self.len -= 1;
+        debug_assert!(store.expiry(key) <= self.elapsed);
+        store.set_pos(key, Pos::NONE);
+        key
     }
 
     /// Empties a higher-level slot (or, at `LEVELS`, the overflow bucket)
@@ -491,6 +507,30 @@ mod tests {
         let ops =
             vec![Op::Insert(64), Op::Advance(10), Op::Insert(60), Op::Advance(54), Op::Advance(6)];
         agrees_with_the_model(ops).unwrap();
+    }
+
+    /// Keys that share a µs fire one per poll, each only when `now` has
+    /// reached it (the shortcut for a µs that fired last included), and a
+    /// key set at that µs while it fires joins them.
+    #[test]
+    fn keys_due_at_one_microsecond_fire_each_when_due() {
+        let mut wheel = TimerWheel::default();
+        let mut store = Store { expiry: vec![100, 100, 100, 50], pos: vec![Pos::NONE; 4] };
+        for key in 0..3 {
+            wheel.insert(key, 100, &mut store);
+        }
+        assert_eq!(wheel.poll(99, &mut store), None);
+        assert_eq!(wheel.poll(100, &mut store), Some(2));
+        // A clock that went back: nothing is due yet at 99.
+        assert_eq!(wheel.poll(99, &mut store), None);
+        // Set at the µs that is firing (or before it: clamped to it).
+        wheel.insert(3, 50, &mut store);
+        assert_eq!(wheel.poll(100, &mut store), Some(3));
+        assert_eq!(wheel.poll(100, &mut store), Some(1));
+        assert_eq!(wheel.poll(100, &mut store), Some(0));
+        assert_eq!(wheel.poll(100, &mut store), None);
+        assert_eq!(wheel.len(), 0);
+        assert_eq!(wheel.next_wake(), None);
     }
 
     /// Timers beyond the top level's window wait in the overflow bucket
