@@ -473,6 +473,11 @@ impl Timeouts {
     pub fn expected_per_tick(&self) -> u64 {
         self.per_tick
     }
+
+    /// The virtual time of the last tick.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
 }
 
 /// Acks that arrive a fixed time after each submit, at a chosen ratio to the

@@ -9,7 +9,8 @@
 //! each firing about 1,000 timeouts, and prints the distribution of one
 //! tick's thread CPU time (`handle_timeout` and draining its commands; the
 //! refill after it is not timed), the mean of each thousand ticks in
-//! turn (the first thousand after the setup run cheaper at 10M), and the
+//! turn (the first thousand of each retry period run cheaper at 10M: see
+//! `timer-layout`), and the
 //! ticks that took more than ten times the median. The timer wheel moves a far level's timers down all
 //! at once when time reaches them, so a few ticks cost far more than the
 //! rest: 20,000 ticks cover one turn of its 16.8-second slots.
