@@ -366,8 +366,14 @@ impl TimerWheel {
             }
         }
         keys.clear();
-        if self.buckets[bucket].keys.is_empty() && keys.capacity() <= KEEP {
-            // Keep a small allocation for the next time this slot fills.
+        if self.buckets[bucket].keys.is_empty() {
+            // Keep room for the next time this slot fills, at most `KEEP`
+            // keys' (as a bucket emptied by firing or removal does): a slot
+            // that fills to a few hundred keys each turn then grows from
+            // there, not from nothing (six allocations for 128 keys).
+            if keys.capacity() > KEEP {
+                shrink(&mut keys);
+            }
             self.buckets[bucket].keys = keys;
         }
     }
@@ -695,6 +701,29 @@ mod tests {
         }
         assert_eq!(fired, 50);
         assert_eq!(wheel.buckets[bucket].keys.capacity(), before);
+    }
+
+    /// A higher-level slot that cascades more than `KEEP` timers keeps
+    /// `KEEP` keys' room, not none and not all.
+    #[test]
+    fn a_cascaded_bucket_keeps_room_for_keep_keys() {
+        let mut wheel = TimerWheel::default();
+        let mut store = Store::default();
+        for key in 0..200u32 {
+            // 1,000-1,007 µs: one slot of level 1 (960-1,023).
+            store.expiry.push(1_000 + u64::from(key % 8));
+            store.pos.push(Pos::NONE);
+            wheel.insert(key, store.expiry[key as usize], &mut store);
+        }
+        let bucket = store.pos[0].bucket as usize;
+        assert_eq!(bucket, SLOTS + 15);
+        assert!(store.pos.iter().all(|p| p.bucket as usize == bucket));
+        assert!(wheel.buckets[bucket].keys.capacity() >= 200);
+        // Time reaches the slot: its timers move down, one due fires.
+        let key = wheel.poll(1_000, &mut store).expect("due at 1,000");
+        assert_eq!(store.expiry[key as usize], 1_000);
+        assert!(wheel.buckets[bucket].keys.is_empty());
+        assert_eq!(wheel.buckets[bucket].keys.capacity(), KEEP);
     }
 
     #[test]
