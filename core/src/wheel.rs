@@ -371,9 +371,7 @@ impl TimerWheel {
             // keys' (as a bucket emptied by firing or removal does): a slot
             // that fills to a few hundred keys each turn then grows from
             // there, not from nothing (six allocations for 128 keys).
-            if keys.capacity() > KEEP {
-                shrink(&mut keys);
-            }
+            keys.shrink_to(KEEP);
             self.buckets[bucket].keys = keys;
         }
     }
