@@ -532,12 +532,15 @@ mod tests {
         for key in 0..3 {
             wheel.insert(key, 100, &mut store);
         }
+        // Level 1 holds them: one scan finds nothing due, then one finds the
+        // slot to cascade and one the level-0 slot to fire.
         assert_eq!(wheel.poll(99, &mut store), None);
+        assert_eq!(wheel.scans, 1);
         assert_eq!(wheel.poll(100, &mut store), Some(2));
+        assert_eq!(wheel.scans, 3);
         // The next ones without a scan of every level.
-        let scans = wheel.scans;
         assert_eq!(wheel.poll(100, &mut store), Some(1));
-        assert_eq!(wheel.scans, scans, "the shortcut");
+        assert_eq!(wheel.scans, 3, "the shortcut");
         // A clock that went back: nothing is due yet at 99.
         assert_eq!(wheel.poll(99, &mut store), None);
         // Set at the µs that is firing (or before it: clamped to it).
@@ -747,6 +750,8 @@ mod tests {
         }
     }
 
+    /// `BLOCK` is the top level's reach from time 0: its last µs sits in
+    /// the top level, the next one in the overflow bucket.
     #[test]
     fn a_timer_at_the_last_micro_of_the_block_fires_exactly_then() {
         let mut wheel = TimerWheel::default();
@@ -755,6 +760,8 @@ mod tests {
         for key in 0..2 {
             wheel.insert(key, store.expiry[key as usize], &mut store);
         }
+        assert_eq!(store.pos[0].bucket() as usize / SLOTS, LEVELS - 1);
+        assert_eq!(store.pos[1].bucket() as usize, FAR);
         assert_eq!(wheel.poll(last - 1, &mut store), None);
         assert_eq!(wheel.poll(last, &mut store), Some(0));
         assert_eq!(wheel.poll(last, &mut store), None);
