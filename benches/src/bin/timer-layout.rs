@@ -32,6 +32,7 @@ fn main() {
     };
     let n = parse_size(n).expect(usage);
     let ticks = parse_size(ticks).expect(usage);
+    assert!(window > 0, "{usage}: the window is at least one tick");
     let (mut t, d) = Timeouts::setup::<Tracker<()>>(n, TimeoutKind::RetryStorm);
     let mut now = d.now();
     // Per tick: retries, distinct lines, distinct pages, distinct streams.
