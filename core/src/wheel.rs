@@ -17,6 +17,13 @@
 //! whatever the timeouts and acks do, never the sum of every bucket's
 //! busiest moment.
 //!
+//! A slot of many timers (262,000 in a 262 ms slot at a thousand timers a
+//! ms) would move down all in the one call that reaches it. So after a
+//! `poll` to `None`, [`spread`](TimerWheel::spread) moves a share of each
+//! higher level's next slot down ahead of time, over the calls in the last
+//! sixteenth of its width before it comes due; only the timers that do not
+//! fit the level below yet are left for its cascade.
+//!
 //! The wheel never stores times. It asks the owner ([`TimerStore`]) for a key's
 //! exact expiry when it cascades the key to a lower level, and tells the owner
 //! whenever a key moves. A higher level's window starts earlier than a
@@ -82,13 +89,17 @@ pub(crate) trait TimerStore {
     fn expiry(&self, key: u32) -> u64;
     /// `key` now sits at `pos`.
     fn set_pos(&mut self, key: u32, pos: Pos);
-    /// Moves `key` in a cascade: `place` takes its exact expiry and gives
-    /// its new position, which the owner records. The same as `expiry`,
+    /// Moves `key` in a cascade or a spread: `place` takes its exact expiry
+    /// and gives its new position, which the owner records, or `None` if it
+    /// stays where it is. Returns whether it moved. The same as `expiry`,
     /// then `place`, then `set_pos`; an owner may look the key up once.
     #[inline]
-    fn relocate(&mut self, key: u32, place: impl FnOnce(u64) -> Pos) {
+    fn relocate(&mut self, key: u32, place: impl FnOnce(u64) -> Option<Pos>) -> bool {
         let pos = place(self.expiry(key));
-        self.set_pos(key, pos);
+        if let Some(pos) = pos {
+            self.set_pos(key, pos);
+        }
+        pos.is_some()
     }
     /// Reads what moving `key` reads first (its expiry), and changes
     /// nothing: a hint. A cascade calls it for each of a run of [`AHEAD`]
@@ -102,6 +113,29 @@ pub(crate) trait TimerStore {
 /// How many keys a cascade [`touch`](TimerStore::touch)es before it moves
 /// them.
 pub(crate) const AHEAD: usize = 32;
+
+/// The lowest level whose next slot is [`spread`](TimerWheel::spread): a
+/// level-1 slot holds 64 µs of timers, few enough to move at once.
+const SPREAD_FROM: usize = 2;
+/// A slot is spread over the calls in the last `1 / 2^SPREAD_SHIFT` of its
+/// width before it comes due (16 ms for the 262 ms level). Its timers in
+/// that last part of its width do not fit the level below yet and stay for
+/// its cascade, so a larger share would leave more of them, a smaller one
+/// would move the rest in fewer calls.
+const SPREAD_SHIFT: usize = 4;
+
+/// A level's next slot, being spread: which bucket, and how many of its
+/// first keys were looked at and did not fit a lower level yet (the rest
+/// have not been looked at).
+#[derive(Clone, Copy, Debug)]
+struct Spread {
+    bucket: u16,
+    kept: u32,
+}
+
+impl Spread {
+    const NONE: Spread = Spread { bucket: u16::MAX, kept: 0 };
+}
 
 /// The keys in one slot, and a lower bound on their expiries (exact until
 /// one is removed): wake-ups land on it instead of the slot's start.
@@ -119,6 +153,10 @@ pub(crate) struct TimerWheel {
     /// Per level, a bit per non-empty slot.
     occupied: [u64; LEVELS],
     len: usize,
+    /// Per level, the slot [`spread`](Self::spread) works on.
+    spread: [Spread; LEVELS],
+    /// `now` at the last `spread`.
+    spread_last: u64,
     /// `poll`'s scans of every level so far (tests: the shortcut skips them).
     #[cfg(test)]
     scans: u32,
@@ -131,6 +169,8 @@ impl Default for TimerWheel {
             buckets: (0..=FAR).map(|_| Bucket { keys: Vec::new(), min: u64::MAX }).collect(),
             occupied: [0; LEVELS],
             len: 0,
+            spread: [Spread::NONE; LEVELS],
+            spread_last: 0,
             #[cfg(test)]
             scans: 0,
         }
@@ -319,6 +359,136 @@ impl TimerWheel {
         }
     }
 
+    /// Work ahead of the cascades, for a caller that polled until `None` at
+    /// `now`: moves part of each higher level's next slot down to where its
+    /// timers now belong, so that a slot of many timers (262,000 in a 262 ms
+    /// slot at a thousand timers a ms) moves over the calls before it comes
+    /// due instead of all in the one call that reaches it.
+    ///
+    /// A slot is spread over the last sixteenth of its width before its
+    /// earliest time (`SPREAD_SHIFT`); each call looks at a share of the
+    /// keys not yet looked at in proportion to the time since the last
+    /// call, so calls at a steady rate share the work evenly. A key that
+    /// does not fit a lower level yet (its time is in the last part of
+    /// the slot) stays and moves with the slot's cascade. Nothing fires and
+    /// no expiry changes: keys only move down, each to where an insert
+    /// would put it now. First, time moves to `now`: nothing is due before
+    /// it, and the lower levels' windows then reach further.
+    pub(crate) fn spread(&mut self, now: u64, store: &mut impl TimerStore) {
+        if self.next_expiration().is_some_and(|(_, _, at)| at <= now) {
+            // Something is due: the caller did not poll until `None`.
+            return;
+        }
+        self.elapsed = self.elapsed.max(now);
+        let last = core::mem::replace(&mut self.spread_last, now);
+        for level in SPREAD_FROM..LEVELS {
+            let occupied = self.occupied[level];
+            if occupied == 0 {
+                continue;
+            }
+            let now_slot = slot_for(level, self.elapsed);
+            let slot = (now_slot
+                + occupied.rotate_right(now_slot as u32).trailing_zeros() as usize)
+                % SLOTS;
+            let bucket = level * SLOTS + slot;
+            let at = self.buckets[bucket].min.max(self.elapsed);
+            let start = at.saturating_sub(1 << (level * BITS as usize - SPREAD_SHIFT));
+            if now < start {
+                continue;
+            }
+            if usize::from(self.spread[level].bucket) != bucket {
+                self.spread[level] = Spread { bucket: bucket as u16, kept: 0 };
+            }
+            // The keys not yet looked at, times the share of the time left
+            // until the slot is due that passed since the last call.
+            let len = self.buckets[bucket].keys.len();
+            let fresh = len - (self.spread[level].kept as usize).min(len);
+            let from = last.max(start);
+            let share = u128::from(now - from);
+            let left = u128::from(at - from);
+            let count = (fresh as u128 * share).div_ceil(left) as usize;
+            if count > 0 {
+                self.spread_slot(level, slot, count, store);
+            }
+        }
+    }
+
+    /// Looks at `count` keys of `level`'s `slot` not yet looked at (see
+    /// [`spread`](Self::spread)) and moves those that fit a lower level now.
+    #[inline(never)]
+    fn spread_slot(
+        &mut self,
+        level: usize,
+        slot: usize,
+        count: usize,
+        store: &mut impl TimerStore,
+    ) {
+        let bucket = level * SLOTS + slot;
+        let mut keys = core::mem::take(&mut self.buckets[bucket].keys);
+        // Keys before `kept` were looked at and stay; a key that moves
+        // leaves its place to the last key, looked at next.
+        let mut kept = (self.spread[level].kept as usize).min(keys.len());
+        // `keys[kept]` came from the end, and its owner does not know yet.
+        let mut untold = false;
+        let mut left = count;
+        // Keys that stayed in the last run: the run after it looks at about
+        // as many of the first keys not looked at (one after each that
+        // stays), the rest at the last keys, which fill the places of
+        // those that move.
+        let mut stayed = 0;
+        while left > 0 && kept < keys.len() {
+            // A run: the keys it will likely look at are touched first, so
+            // that their cache misses overlap (as in a cascade).
+            let run = AHEAD.min(left);
+            left -= run;
+            let len = keys.len();
+            let front = len.min(kept + run.min(stayed + 1));
+            for &key in &keys[kept..front] {
+                store.touch(key);
+            }
+            for &key in &keys[len.saturating_sub(run).max(front)..] {
+                store.touch(key);
+            }
+            stayed = 0;
+            for _ in 0..run {
+                let Some(&key) = keys.get(kept) else { break };
+                let elapsed = self.elapsed;
+                let moved = store.relocate(
+                    key,
+                    #[inline(always)]
+                    |when| (level_for(elapsed, when) < level).then(|| self.place(key, when)),
+                );
+                if moved {
+                    keys.swap_remove(kept);
+                    untold = kept < keys.len();
+                    // `place` counted it again.
+                    self.len -= 1;
+                } else {
+                    if untold {
+                        store.set_pos(key, Pos { bucket: bucket as u16, index: kept as u32 });
+                        untold = false;
+                    }
+                    kept += 1;
+                    stayed += 1;
+                }
+            }
+        }
+        if untold {
+            store.set_pos(keys[kept], Pos { bucket: bucket as u16, index: kept as u32 });
+        }
+        self.spread[level].kept = kept as u32;
+        if keys.is_empty() {
+            // As a cascade leaves it.
+            self.occupied[level] &= !(1 << slot);
+            self.buckets[bucket].min = u64::MAX;
+            self.spread[level] = Spread::NONE;
+            keys.shrink_to(KEEP);
+        } else {
+            give_back(&mut keys);
+        }
+        self.buckets[bucket].keys = keys;
+    }
+
     /// Takes a key from level 0's `slot`, which holds keys due at `elapsed`.
     #[inline(always)]
     fn fire(&mut self, slot: usize, store: &mut impl TimerStore) -> u32 {
@@ -345,6 +515,9 @@ impl TimerWheel {
         let bucket = if level == LEVELS { FAR } else { level * SLOTS + slot };
         if level < LEVELS {
             self.occupied[level] &= !(1 << slot);
+            if usize::from(self.spread[level].bucket) == bucket {
+                self.spread[level] = Spread::NONE;
+            }
         }
         let mut keys = core::mem::take(&mut self.buckets[bucket].keys);
         self.buckets[bucket].min = u64::MAX;
@@ -359,7 +532,7 @@ impl TimerWheel {
                 store.relocate(
                     key,
                     #[inline(always)]
-                    |when| self.place(key, when),
+                    |when| Some(self.place(key, when)),
                 );
             }
         }
@@ -402,6 +575,8 @@ mod tests {
         Insert(u64),
         Remove(usize),
         Advance(u64),
+        /// `spread` at the current time (a no-op if something is due).
+        Spread,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -409,6 +584,7 @@ mod tests {
             4 => prop_oneof![0u64..100, 0u64..10_000, 0u64..10_000_000, 0u64..(1 << 44)].prop_map(Op::Insert),
             1 => any::<usize>().prop_map(Op::Remove),
             3 => prop_oneof![0u64..100, 0u64..100_000, 0u64..(1 << 40)].prop_map(Op::Advance),
+            2 => Just(Op::Spread),
         ]
     }
 
@@ -460,12 +636,37 @@ mod tests {
                         model.remove(d);
                     }
                 }
+                Op::Spread => {
+                    let (before, elapsed) = (store.pos.clone(), wheel.elapsed);
+                    // A timer due, or a cascade (an insert since the last
+                    // poll may need one): `poll` has work first.
+                    let wake = wheel.next_wake();
+                    let due = wake.is_some_and(|wake| wake <= now);
+                    wheel.spread(now, &mut store);
+                    // The wake-up may only become more exact.
+                    prop_assert!(wheel.next_wake() >= wake);
+                    if due {
+                        // Not after a poll to `None`: nothing changes.
+                        prop_assert_eq!(&store.pos, &before);
+                        prop_assert_eq!(wheel.elapsed, elapsed);
+                    } else {
+                        prop_assert_eq!(wheel.elapsed, elapsed.max(now));
+                    }
+                }
             }
             prop_assert_eq!(wheel.len(), model.len());
-            for &(_, key) in &model {
+            for &(when, key) in &model {
                 let pos = store.pos[key as usize];
                 prop_assert!(!pos.is_none());
                 prop_assert_eq!(wheel.buckets[pos.bucket as usize].keys[pos.index as usize], key);
+                // Each timer in its level's window, in the slot of its time.
+                prop_assert!(when >= wheel.elapsed);
+                let (level, slot) = (pos.bucket as usize / SLOTS, pos.bucket as usize % SLOTS);
+                if level < LEVELS {
+                    let shift = level * BITS as usize;
+                    prop_assert!((when >> shift) - (wheel.elapsed >> shift) < SLOTS as u64);
+                    prop_assert_eq!(slot_for(level, when), slot);
+                }
             }
         }
         Ok(())
@@ -785,12 +986,15 @@ mod tests {
         fn set_pos(&mut self, key: u32, pos: Pos) {
             self.inner.set_pos(key, pos);
         }
-        fn relocate(&mut self, key: u32, place: impl FnOnce(u64) -> Pos) {
+        fn relocate(&mut self, key: u32, place: impl FnOnce(u64) -> Option<Pos>) -> bool {
             if !self.touched.borrow().contains(&key) {
                 self.moved_untouched += 1;
             }
             let pos = place(self.expiry(key));
-            self.set_pos(key, pos);
+            if let Some(pos) = pos {
+                self.set_pos(key, pos);
+            }
+            pos.is_some()
         }
         fn touch(&self, key: u32) {
             if self.inner.pos[key as usize].is_none() {
@@ -843,5 +1047,120 @@ mod tests {
         assert_eq!(wheel.poll((1 << 43) - 1, &mut store), None);
         assert_eq!(wheel.poll(1 << 43, &mut store), Some(0));
         assert_eq!(wheel.len(), 0);
+    }
+
+    /// The 262 ms level's slot: its start, and how long before it `spread`
+    /// begins (a sixteenth of its width).
+    const SLOT3: u64 = 1 << 18;
+    const HORIZON3: u64 = SLOT3 >> SPREAD_SHIFT;
+
+    /// A full 262 ms slot (a timer every 64 µs across it, in time order,
+    /// as a steady rate of timeouts fills it) moves down a share at a time
+    /// over the calls of the 16 ms before it comes due, not all in the call
+    /// that reaches it; and every timer still fires exactly at its time.
+    #[test]
+    fn a_full_slot_moves_down_over_the_calls_before_it_comes_due() {
+        const N: u64 = SLOT3 / 64;
+        let start = 2 * SLOT3;
+        let mut wheel = TimerWheel::default();
+        let mut store = Store {
+            expiry: (0..N).map(|i| start + 64 * i).collect(),
+            pos: vec![Pos::NONE; N as usize],
+        };
+        for key in 0..N as u32 {
+            wheel.insert(key, store.expiry[key as usize], &mut store);
+        }
+        let bucket = 3 * SLOTS + slot_for(3, start);
+        assert_eq!(wheel.buckets[bucket].keys.len(), N as usize);
+        let (mut now, mut fired) = (0, 0);
+        let mut moved_per_call = vec![];
+        let mut left_at_due = None;
+        while fired < N {
+            now += 1000;
+            let before = wheel.buckets[bucket].keys.len();
+            if now >= start && left_at_due.is_none() {
+                left_at_due = Some(before);
+            }
+            while let Some(key) = wheel.poll(now, &mut store) {
+                let when = store.expiry[key as usize];
+                assert!(when <= now && when > now - 1000, "{key} at {when} fired at {now}");
+                fired += 1;
+            }
+            wheel.spread(now, &mut store);
+            let after = wheel.buckets[bucket].keys.len();
+            if now < start {
+                if now < start - HORIZON3 {
+                    assert_eq!(after, N as usize, "moved at {now}, before the horizon");
+                } else {
+                    moved_per_call.push(before - after);
+                }
+            }
+        }
+        assert_eq!(wheel.len(), 0);
+        // 17 calls in the horizon (the first 96 µs into it); each moved
+        // some and none more than an eighth of the slot (about twice the
+        // even share: 12, 125, 131, then 250 each).
+        assert_eq!(moved_per_call.len(), 17);
+        assert!(moved_per_call.iter().all(|&m| m > 0 && m <= N as usize / 8), "{moved_per_call:?}");
+        // What was left for the cascade (328 of 4,096): timers of the
+        // slot's last 16 ms, which did not fit the level below when looked
+        // at (a moved timer's place goes to the last one, and in time order
+        // the last ones are those that do not fit yet).
+        let left = left_at_due.unwrap();
+        assert!(left > 0 && left <= N as usize / 8, "{left} of {N} left for the cascade");
+    }
+
+    /// A timer that does not fit the level below yet stays in its slot,
+    /// and when it took the place of one that moved, it is told where it
+    /// now sits (in the loop, and after the call's last look).
+    #[test]
+    fn a_timer_that_does_not_fit_yet_stays_and_is_told_its_place() {
+        let start = 2 * SLOT3;
+        // Spread 1,000 µs and 10,000 µs before the slot is due: two looks
+        // and one.
+        for (now, looks) in [(start - 1_000, 2), (start - 10_000, 1)] {
+            let mut wheel = TimerWheel::default();
+            // Key 0 fits level 2 well before the slot; key 1, in the slot's
+            // last 4 ms, does not fit it until the slot is due.
+            let mut store =
+                Store { expiry: vec![start + 1_000, start + 262_000], pos: vec![Pos::NONE; 2] };
+            for key in 0..2 {
+                wheel.insert(key, store.expiry[key as usize], &mut store);
+            }
+            let bucket = (3 * SLOTS + slot_for(3, start)) as u16;
+            assert_eq!(store.pos[1], Pos { bucket, index: 1 });
+            assert_eq!(wheel.poll(now, &mut store), None);
+            wheel.spread(now, &mut store);
+            assert_eq!(wheel.spread[3].kept, looks - 1, "at {now}");
+            assert!((store.pos[0].bucket as usize / SLOTS) < 3);
+            assert_eq!(wheel.buckets[bucket as usize].keys, vec![1]);
+            assert_eq!(store.pos[1], Pos { bucket, index: 0 });
+            for key in 0..2 {
+                assert_eq!(wheel.poll(store.expiry[key] - 1, &mut store), None);
+                assert_eq!(wheel.poll(store.expiry[key], &mut store), Some(key as u32));
+            }
+        }
+    }
+
+    /// `spread` when a timer is due (its caller did not poll first) moves
+    /// nothing and leaves the time alone; the timer fires as it would have.
+    #[test]
+    fn spread_with_a_timer_due_changes_nothing() {
+        let mut wheel = TimerWheel::default();
+        let start = 2 * SLOT3;
+        let mut store = Store { expiry: vec![5, start], pos: vec![Pos::NONE; 2] };
+        for key in 0..2 {
+            wheel.insert(key, store.expiry[key as usize], &mut store);
+        }
+        let pos = store.pos.clone();
+        wheel.spread(start - 1, &mut store);
+        assert_eq!((wheel.elapsed, &store.pos), (0, &pos));
+        assert_eq!(wheel.poll(start - 1, &mut store), Some(0));
+        assert_eq!(wheel.poll(start - 1, &mut store), None);
+        // Polled: now it works ahead (the slot's only key fits level 2).
+        wheel.spread(start - 1, &mut store);
+        assert_eq!(wheel.elapsed, start - 1);
+        assert_eq!(store.pos[1].bucket as usize / SLOTS, 0);
+        assert_eq!(wheel.poll(start, &mut store), Some(1));
     }
 }

@@ -640,6 +640,9 @@ impl Engine {
                 self.on_timer(now, key);
             }
         }
+        // Nothing more is due: work ahead of the wheel's next cascades.
+        let mut store = Store { events: &mut self.events, streams: &mut self.streams };
+        self.wheel.spread(now.as_micros(), &mut store);
     }
 
     /// After an input on a stream: sends what its window now lets through,
@@ -926,12 +929,15 @@ impl TimerStore for Store<'_> {
     }
 
     #[inline]
-    fn relocate(&mut self, key: u32, place: impl FnOnce(u64) -> Pos) {
+    fn relocate(&mut self, key: u32, place: impl FnOnce(u64) -> Option<Pos>) -> bool {
         if key & STREAM_KEY != 0 {
             let pos = place(self.expiry(key));
-            self.set_pos(key, pos);
+            if let Some(pos) = pos {
+                self.set_pos(key, pos);
+            }
+            pos.is_some()
         } else {
-            self.events.relocate_timer(key, place);
+            self.events.relocate_timer(key, place)
         }
     }
 }

@@ -653,15 +653,24 @@ impl Events {
         expiry_in(e, slot, *deadline_default, spans, deadlines, timeouts)
     }
 
-    /// Moves the event's wheel timer in a cascade: `place` takes its expiry
-    /// (µs, see [`expiry`](Self::expiry)) and gives its new position, which
-    /// is recorded. One lookup of the slot.
+    /// Moves the event's wheel timer in a cascade or a spread: `place` takes
+    /// its expiry (µs, see [`expiry`](Self::expiry)) and gives its new
+    /// position, which is recorded, or `None` if it stays; returns whether
+    /// it moved. One lookup of the slot.
     #[inline(always)]
-    pub(super) fn relocate_timer(&mut self, slot: u32, place: impl FnOnce(u64) -> Pos) {
+    pub(super) fn relocate_timer(
+        &mut self,
+        slot: u32,
+        place: impl FnOnce(u64) -> Option<Pos>,
+    ) -> bool {
         let Events { slots, deadline_default, spans, deadlines, timeouts, .. } = self;
         let e = slots[slot].event.as_mut().expect("live event slot");
         let at = expiry_in(e, slot, *deadline_default, spans, deadlines, timeouts);
-        e.set_timer(place(at.as_micros()));
+        let pos = place(at.as_micros());
+        if let Some(pos) = pos {
+            e.set_timer(pos);
+        }
+        pos.is_some()
     }
 
     /// Records a transmission at `now` (adaptive timeout only).
