@@ -1088,6 +1088,11 @@ mod tests {
             }
             wheel.spread(now, &mut store);
             let after = wheel.buckets[bucket].keys.len();
+            // The level's state names the slot while it is spread, and
+            // goes with the slot's cascade (a slot refilled a turn later
+            // starts afresh).
+            let spreading = (start - HORIZON3..start).contains(&now);
+            assert_eq!(usize::from(wheel.spread[3].bucket) == bucket, spreading, "at {now}");
             if now < start {
                 if now < start - HORIZON3 {
                     assert_eq!(after, N as usize, "moved at {now}, before the horizon");
@@ -1162,5 +1167,50 @@ mod tests {
         assert_eq!(wheel.elapsed, start - 1);
         assert_eq!(store.pos[1].bucket as usize / SLOTS, 0);
         assert_eq!(wheel.poll(start, &mut store), Some(1));
+    }
+
+    /// `spread` touches the keys it is about to look at, a run at a time:
+    /// the first not looked at, and the last ones, which take the places
+    /// of those that move. When every key moves, it touches each before
+    /// looking; when they stay, it learns in the first run that it looks
+    /// at the first keys one after another, and touches them from then on.
+    #[test]
+    fn spread_touches_the_keys_it_looks_at_first() {
+        let start = 2 * SLOT3;
+        let bucket = 3 * SLOTS + slot_for(3, start);
+        let n = 200;
+        // Every key fits the level below: all looked at, each touched.
+        let mut store = TouchStore::default();
+        store.inner.expiry = (0..n).map(|k| start + k).collect();
+        store.inner.pos = vec![Pos::NONE; n as usize];
+        let mut wheel = TimerWheel::default();
+        for key in 0..n as u32 {
+            wheel.insert(key, store.inner.expiry[key as usize], &mut store);
+        }
+        assert_eq!(wheel.poll(start - 1, &mut store), None);
+        wheel.spread(start - 1, &mut store);
+        assert!(wheel.buckets[bucket].keys.is_empty());
+        assert_eq!(store.moved_untouched, 0);
+        assert_eq!(store.outside.get(), 0);
+        // Key 0 fits; the rest, in the slot's last 300 µs, do not, halfway
+        // through the horizon: 100 looks. The first run touches key 0 and
+        // the last 32 keys, and looks at key 0 (moves), then at the last
+        // key (stays where key 0 was), then at the next 30 first keys,
+        // untouched; the runs after it touch the first keys they look at.
+        let mut store = TouchStore::default();
+        store.inner.expiry =
+            (0..n).map(|k| if k == 0 { start } else { start + SLOT3 - 300 + k }).collect();
+        store.inner.pos = vec![Pos::NONE; n as usize];
+        let mut wheel = TimerWheel::default();
+        for key in 0..n as u32 {
+            wheel.insert(key, store.inner.expiry[key as usize], &mut store);
+        }
+        let now = start - HORIZON3 / 2;
+        assert_eq!(wheel.poll(now, &mut store), None);
+        wheel.spread(now, &mut store);
+        assert_eq!(wheel.buckets[bucket].keys.len(), n as usize - 1);
+        assert_eq!(wheel.spread[3].kept, 99);
+        assert_eq!(store.moved_untouched, 30);
+        assert_eq!(store.outside.get(), 0);
     }
 }
