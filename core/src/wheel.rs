@@ -411,7 +411,9 @@ impl TimerWheel {
             // until the slot is due that passed since the last call.
             let len = self.buckets[bucket].keys.len();
             let fresh = len - (self.spread[level].kept as usize).min(len);
-            let from = last.max(start);
+            // Since the last call, or the horizon's start; never after `now`
+            // (an owner whose clock went back gets no share, not a panic).
+            let from = last.min(now).max(start);
             let share = u128::from(now - from);
             let left = u128::from(at - from);
             let count = (fresh as u128 * share).div_ceil(left) as usize;
@@ -1222,5 +1224,26 @@ mod tests {
         assert_eq!(wheel.spread[3].kept, 99);
         assert_eq!(store.moved_untouched, 30);
         assert_eq!(store.outside.get(), 0);
+    }
+
+    /// A `spread` at a time before the last one's (an owner's clock went
+    /// back) gets no share of the slot: nothing moves, nothing panics.
+    #[test]
+    fn spread_at_an_earlier_time_moves_nothing() {
+        let start = 2 * SLOT3;
+        let mut wheel = TimerWheel::default();
+        let mut store = Store { expiry: vec![start, start + 262_000], pos: vec![Pos::NONE; 2] };
+        for key in 0..2 {
+            wheel.insert(key, store.expiry[key as usize], &mut store);
+        }
+        // One look (key 0 moves), key 1 left in the slot.
+        wheel.spread(start - 10_000, &mut store);
+        assert_eq!(wheel.buckets[3 * SLOTS + slot_for(3, start)].keys, vec![1]);
+        let pos = store.pos.clone();
+        wheel.spread(start - 12_000, &mut store);
+        assert_eq!(store.pos, pos);
+        assert_eq!(wheel.poll(start, &mut store), Some(0));
+        assert_eq!(wheel.poll(start + 261_999, &mut store), None);
+        assert_eq!(wheel.poll(start + 262_000, &mut store), Some(1));
     }
 }
