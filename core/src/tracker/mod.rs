@@ -335,9 +335,10 @@ impl<P> Tracker<P> {
     /// Runs whatever was due at `now`: retries, expiries, deferred retries.
     /// Calling it early or twice is a no-op: no command, no metric.
     ///
-    /// With nothing more due, it also moves part of the timers that come due
-    /// in the next few milliseconds to where the timer wheel fires them
-    /// from, so that a far slot of many timers (a 262 ms slot of about
+    /// With nothing more due, it also moves part of the timers of each
+    /// timer-wheel slot that comes due soon (within a sixteenth of the
+    /// slot's width: 16 ms for a 262 ms slot) down to where the wheel fires
+    /// them from, so that a far slot of many timers (a 262 ms slot of about
     /// 262,000 at a thousand timeouts a ms) is moved over the calls before
     /// it comes due, not all in one call. Nothing else depends on it:
     /// [`poll_timeout`](Self::poll_timeout) never moves earlier for it.
