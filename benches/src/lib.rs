@@ -12,6 +12,7 @@
 //!   [`receiving`] the receiver's.
 //! - [`alloc`]: a counting global allocator, for bytes per in-flight event.
 //! - [`clock`]: wall time, or thread CPU time on a shared machine.
+//! - [`prefetch`]: the prefetch hint acktrack's tracker is given.
 //!
 //! See `benches/README.md` for how to run them and the results.
 
@@ -19,6 +20,7 @@ pub mod alloc;
 pub mod clock;
 mod delay_queue;
 mod hashmap_heap;
+pub mod prefetch;
 pub mod receiving;
 pub mod scenario;
 mod tracking;

@@ -119,7 +119,10 @@ impl<P> Tracking<P> for Tracker<P> {
     const NAME: &'static str = "acktrack";
 
     fn with_policy(policy: &Policy, window: u32) -> Self {
-        Tracker::new(policy.acktrack_config(window)).expect("the bench config is valid")
+        let mut tracker =
+            Tracker::new(policy.acktrack_config(window)).expect("the bench config is valid");
+        tracker.set_prefetch(crate::prefetch::from_env());
+        tracker
     }
 
     fn open_stream(&mut self, now: Instant, user: UserId) -> Result<StreamId, OpenError> {

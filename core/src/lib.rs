@@ -117,7 +117,7 @@ pub use receiver::{
     Arrival, Delivery, DeliveryOrder, ReceiveError, Receiver, ReceiverConfig, ReceiverMetrics,
 };
 pub use time::Instant;
-pub use tracker::{EventState, StreamInfo, SubmitOptions, Tracker};
+pub use tracker::{EventState, Prefetch, StreamInfo, SubmitOptions, Tracker};
 pub use wire::{
     DecodeError, DecodeLimits, EncodeError, EventFrame, Frame, FrameKind, HelloFrame, NakFrame,
     ProgressFrame, RANGES_HARD_MAX, SkipFrame,

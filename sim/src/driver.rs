@@ -95,11 +95,18 @@ pub trait SimTracker: Sized {
     fn stream_info(&self, stream: StreamId) -> Option<StreamInfo>;
     /// See [`Tracker::pending`].
     fn pending(&self) -> u32;
+    /// See [`Tracker::set_prefetch`]; a tracker without hints ignores it.
+    fn set_prefetch(&mut self, prefetch: Option<acktrack::Prefetch>) {
+        let _ = prefetch;
+    }
 }
 
 impl SimTracker for Tracker<Payload> {
     fn create(config: Config) -> Result<Self, ConfigError> {
         Tracker::new(config)
+    }
+    fn set_prefetch(&mut self, prefetch: Option<acktrack::Prefetch>) {
+        Tracker::set_prefetch(self, prefetch);
     }
     fn config(&self) -> &Config {
         Tracker::config(self)

@@ -83,7 +83,33 @@ pub fn run_seed(seed: u64) -> RunResult {
 
 /// Runs one seed against any [`SimTracker`] (tests wrap the real one).
 pub fn run_seed_with<T: SimTracker>(seed: u64) -> RunResult {
-    run_choices::<T>(Choices::from_seed(seed), Trace::new(TRACE_TAIL))
+    World::<T>::new(Choices::from_seed(seed), Trace::new(TRACE_TAIL))
+        .with_prefetch(prefetch_for(seed))
+        .run()
+}
+
+std::thread_local! {
+    static PREFETCHES: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The prefetch hint simulated trackers get: it counts its calls on this
+/// thread ([`prefetches`]). A real prefetch would gain a simulation
+/// nothing; the count shows that the hinted paths ran.
+pub fn count_prefetch(address: *const u8) {
+    let _ = address;
+    PREFETCHES.with(|n| n.set(n.get() + 1));
+}
+
+/// How many times [`count_prefetch`] was called on this thread.
+pub fn prefetches() -> u64 {
+    PREFETCHES.with(std::cell::Cell::get)
+}
+
+/// The prefetch hint of a seed's tracker: [`count_prefetch`] for odd
+/// seeds, none for even ones, so that a swarm runs both paths. Either way
+/// the trace is the same.
+pub fn prefetch_for(seed: u64) -> Option<acktrack::Prefetch> {
+    (seed % 2 == 1).then_some(count_prefetch as acktrack::Prefetch)
 }
 
 /// Runs one world from a choice source, with a trace.

@@ -77,7 +77,9 @@ fn cmd_run(args: &[String]) -> Result<ExitCode, String> {
         let file = std::fs::File::create(path).map_err(|e| format!("{path}: {e}"))?;
         trace = trace.with_sink(Box::new(std::io::BufWriter::new(file)));
     }
-    let r = World::<Real>::new(Choices::from_seed(seed), trace).run();
+    let r = World::<Real>::new(Choices::from_seed(seed), trace)
+        .with_prefetch(acktrack_sim::prefetch_for(seed))
+        .run();
     println!("seed {seed}, world: {}", serde_json::to_string(&r.config).unwrap_or_default());
     println!("tracker config: {:?}", r.config.tracker);
     let s = &r.stats;

@@ -33,7 +33,11 @@ pub struct SeedOutcome {
 
 /// Runs one seed, turning a panic into a [`Invariant::Panic`] violation.
 pub fn run_guarded<T: SimTracker>(seed: u64, check_determinism: bool) -> SeedOutcome {
-    let run = || World::<T>::new(Choices::from_seed(seed), Trace::new(TRACE_TAIL)).run();
+    let run = || {
+        World::<T>::new(Choices::from_seed(seed), Trace::new(TRACE_TAIL))
+            .with_prefetch(crate::prefetch_for(seed))
+            .run()
+    };
     let first = catch_unwind(AssertUnwindSafe(run));
     let mut result = match first {
         Ok(r) => r,

@@ -199,6 +199,15 @@ impl<T: SimTracker> World<T> {
         Self::with_config(config, c, trace)
     }
 
+    /// Gives the tracker a prefetch hint (see [`Tracker::set_prefetch`]),
+    /// which must change nothing in the trace.
+    ///
+    /// [`Tracker::set_prefetch`]: acktrack::Tracker::set_prefetch
+    pub fn with_prefetch(mut self, prefetch: Option<acktrack::Prefetch>) -> Self {
+        self.tracker.set_prefetch(prefetch);
+        self
+    }
+
     /// Builds a world from an explicit config (scenario tests).
     pub fn with_config(config: WorldConfig, c: Choices, trace: Trace) -> Self {
         let tracker = T::create(config.tracker).expect("drawn configs are valid");

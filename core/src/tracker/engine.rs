@@ -920,11 +920,17 @@ impl TimerStore for Store<'_> {
         }
     }
 
-    /// An event's slot (a stream's record is at hand anyway).
+    /// An event's slot (a stream's record is at hand anyway): prefetched
+    /// if the embedder gave a hint, else read (a read that misses stalls
+    /// the core as the move's own read would, but the run's misses overlap).
     #[inline]
     fn touch(&self, key: u32) {
         if key & STREAM_KEY == 0 {
-            core::hint::black_box(self.events.get(key).map(|slot| slot.event.is_some()));
+            if self.events.hint().is_some() {
+                self.events.prefetch(key);
+            } else {
+                core::hint::black_box(self.events.get(key).map(|slot| slot.event.is_some()));
+            }
         }
     }
 

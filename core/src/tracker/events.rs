@@ -421,6 +421,8 @@ pub(super) struct Events {
     sent: Option<Chunked<u32>>,
     /// The latest drawn delay, µs, saturating. Decorrelated jitter only.
     prev_delay: Option<Chunked<u32>>,
+    /// The embedder's prefetch hint (see `Tracker::set_prefetch`), if any.
+    hint: Option<crate::Prefetch>,
 }
 
 impl Events {
@@ -434,6 +436,39 @@ impl Events {
             timeouts: BTreeMap::new(),
             sent: track_sent.then(Chunked::default),
             prev_delay: track_delay.then(Chunked::default),
+            hint: None,
+        }
+    }
+
+    // ----- prefetch hints ----------------------------------------------------
+
+    pub(super) fn set_hint(&mut self, hint: Option<crate::Prefetch>) {
+        self.hint = hint;
+    }
+
+    pub(super) fn hint(&self) -> Option<crate::Prefetch> {
+        self.hint
+    }
+
+    /// The addresses [`prefetch`](Self::prefetch) hints for `slot`.
+    #[cfg(test)]
+    pub(super) fn addresses(&self, slot: u32) -> Vec<usize> {
+        let mut at = alloc::vec![core::ptr::from_ref(&self.slots[slot]).addr()];
+        at.extend(self.sent.as_ref().map(|sent| core::ptr::from_ref(&sent[slot]).addr()));
+        at
+    }
+
+    /// Hints, if the embedder gave a hint, that `slot` will be read soon:
+    /// its event, and its transmission time if kept. Changes nothing.
+    #[inline]
+    pub(super) fn prefetch(&self, slot: u32) {
+        if let Some(hint) = self.hint {
+            if let Some(entry) = self.slots.get(slot) {
+                hint(core::ptr::from_ref(entry).cast());
+            }
+            if let Some(sent) = self.sent.as_ref().and_then(|sent| sent.get(slot)) {
+                hint(core::ptr::from_ref(sent).cast());
+            }
         }
     }
 

@@ -75,6 +75,7 @@ impl Engine {
             s.skip_resends = 0;
         }
         let mut newly = 0u64;
+        let floor = s.ring.floor();
         loop {
             let floor = s.ring.floor();
             let Some((seq, slot)) = s.ring.next_unresolved(floor, ack.cumulative) else { break };
@@ -89,6 +90,15 @@ impl Engine {
                 newly += 1;
                 from = seq.next();
                 s = self.streams[index as usize].stream.as_mut().expect("live stream slot");
+            }
+        }
+        if self.events.hint().is_some() && s.ring.floor() != floor {
+            // Acks come in order more often than not: when this one moved
+            // the floor, the stream's next ack will likely read the event
+            // now at the floor, by then long out of cache. A prefetch now
+            // (unlike a read) does not wait for it.
+            if let Some(next) = s.ring.get(s.ring.floor()) {
+                self.events.prefetch(next);
             }
         }
         let echo_confirmed = echoed.filter(|(echo, ..)| s.ring.get(echo.seq).is_none());
@@ -137,6 +147,15 @@ impl Engine {
             (None, None) => Seq(ack.cumulative.0.checked_sub(1)?),
         };
         let user = self.user(s.user);
+        if let Some(hint) = self.events.hint() {
+            // Prefetched, but for the ring entry, which names the slot.
+            hint(core::ptr::from_ref(user).cast());
+            let slot = s.ring.get(seq);
+            if let Some(slot) = slot {
+                self.events.prefetch(slot);
+            }
+            return slot;
+        }
         // Folded into one value the optimizer must produce, so every read
         // is made; none of them is a dependency of what comes after.
         let slot = s.ring.get(seq);

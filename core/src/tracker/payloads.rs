@@ -60,12 +60,26 @@ impl<P> Payloads<P> {
         self.slots.get(slot)?.as_ref()
     }
 
-    /// Reads, and changes nothing, the memory `take(slot)` will read.
+    /// Reads, and changes nothing, the memory `take(slot)` will read; or
+    /// prefetches it, given a hint.
     #[inline]
-    pub(super) fn touch(&self, slot: u32) {
+    pub(super) fn touch(&self, slot: u32, hint: Option<crate::Prefetch>) {
         if !Self::ZERO_SIZED {
-            core::hint::black_box(self.slots.get(slot).map(Option::is_some));
+            match (hint, self.slots.get(slot)) {
+                (Some(hint), Some(payload)) => hint(core::ptr::from_ref(payload).cast()),
+                (None, payload) => {
+                    core::hint::black_box(payload.map(Option::is_some));
+                }
+                (Some(_), None) => {}
+            }
         }
+    }
+
+    /// Where the payload of `slot` is kept, if it takes room.
+    #[cfg(test)]
+    pub(super) fn address(&self, slot: u32) -> Option<usize> {
+        let payload = self.slots.get(slot).filter(|_| !Self::ZERO_SIZED)?;
+        Some(core::ptr::from_ref(payload).addr())
     }
 
     /// Payloads kept.

@@ -2,7 +2,9 @@
 
 use acktrack::Tracker;
 use acktrack_sim::swarm::run_guarded;
-use acktrack_sim::{Choices, Payload, TRACE_TAIL, Trace, World, run_seed};
+use acktrack_sim::{
+    Choices, Payload, TRACE_TAIL, Trace, World, count_prefetch, prefetches, run_seed,
+};
 
 #[test]
 fn the_same_seed_gives_the_same_trace() {
@@ -54,4 +56,31 @@ fn the_trace_file_has_one_json_object_per_record() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(v.get("t").is_some() && v.get("kind").is_some(), "{line}");
     }
+}
+
+/// A prefetch hint changes where the tracker's time goes, never what it
+/// does: the same seed gives the same trace with and without one, and the
+/// hint is called (so its paths ran).
+#[test]
+fn a_prefetch_hint_changes_no_trace() {
+    let mut hinted_runs = 0;
+    for seed in 0..40 {
+        let run = |hint: Option<acktrack::Prefetch>| {
+            let before = prefetches();
+            let r =
+                World::<Tracker<Payload>>::new(Choices::from_seed(seed), Trace::new(TRACE_TAIL))
+                    .with_prefetch(hint)
+                    .run();
+            (r, prefetches() - before)
+        };
+        let (plain, none) = run(None);
+        let (hinted, calls) = run(Some(count_prefetch));
+        assert_eq!(none, 0, "seed {seed}: no hint, no call");
+        assert!(plain.violation.is_none() && hinted.violation.is_none(), "seed {seed}");
+        assert_eq!(plain.stats.trace_hash, hinted.stats.trace_hash, "seed {seed}");
+        assert_eq!(plain.stats.steps, hinted.stats.steps, "seed {seed}");
+        assert_eq!(plain.stats.messages, hinted.stats.messages, "seed {seed}");
+        hinted_runs += usize::from(calls > 0);
+    }
+    assert!(hinted_runs >= 30, "the hint was called in {hinted_runs} of 40 seeds");
 }

@@ -1,0 +1,31 @@
+//! The prefetch instruction the benches give acktrack's tracker
+//! ([`Tracker::set_prefetch`](acktrack::Tracker::set_prefetch)), as an
+//! application that wants the speed would. Chosen by
+//! `ACKTRACK_BENCH_PREFETCH`: `on` (default) or `off`, to measure the
+//! tracker without it (e.g. `benches/ab HEAD HEAD --b-env
+//! ACKTRACK_BENCH_PREFETCH=off`). The baselines have nothing to prefetch
+//! ahead: they cannot tell which entry comes next.
+
+#![allow(unsafe_code)]
+
+/// `prefetcht0` on x86_64; nothing elsewhere.
+pub fn prefetch(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86_64, and a prefetch only hints: it reads
+    // nothing the program sees and never faults, whatever the address.
+    unsafe {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
+/// The hint `ACKTRACK_BENCH_PREFETCH` asks for: [`prefetch`], or none.
+pub fn from_env() -> Option<acktrack::Prefetch> {
+    match std::env::var("ACKTRACK_BENCH_PREFETCH").as_deref() {
+        Err(_) | Ok("" | "on") => Some(prefetch),
+        Ok("off") => None,
+        Ok(other) => panic!("ACKTRACK_BENCH_PREFETCH={other}: expected `on` or `off`"),
+    }
+}
