@@ -252,10 +252,20 @@ struct Harness {
     next_payload: u64,
 }
 
+/// A prefetch hint that does nothing (a fuzzer has no use for the speed).
+fn ignore_hint(address: *const u8) {
+    let _ = address;
+}
+
 /// Runs one input.
 pub fn run(input: Input) {
     let config = input.knobs.config();
-    let tracker = Tracker::new(config).expect("the knobs make valid configs");
+    let mut tracker = Tracker::new(config).expect("the knobs make valid configs");
+    // Half the inputs (by the seed's low bit) give the tracker a prefetch
+    // hint, which must change nothing the harness checks.
+    if input.knobs.seed & 1 == 1 {
+        tracker.set_prefetch(Some(ignore_hint));
+    }
     let mut h = Harness {
         tracker,
         config,

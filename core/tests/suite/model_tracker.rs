@@ -661,8 +661,18 @@ fn same_metrics(got: &Metrics, expected: &Metrics, what: &str) {
     assert_eq!(strip(got), strip(expected), "{what} metrics");
 }
 
+/// A prefetch hint that does nothing.
+fn ignore_hint(address: *const u8) {
+    let _ = address;
+}
+
 fn run(ops: Vec<Op>) {
     let mut tracker: Tracker<u32> = Tracker::new(config()).unwrap();
+    // Half the cases with a prefetch hint: it must change nothing the
+    // model sees.
+    if ops.len() % 2 == 1 {
+        tracker.set_prefetch(Some(ignore_hint));
+    }
     let mut model = Model::default();
     let mut seen = Observed::default();
     let pick = |n: usize, i: u64| (n > 0).then(|| (i as usize) % n);
