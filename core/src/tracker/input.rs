@@ -75,7 +75,7 @@ impl Engine {
             s.skip_resends = 0;
         }
         let mut newly = 0u64;
-        let floor = s.ring.floor();
+        let floor_before = s.ring.floor();
         loop {
             let floor = s.ring.floor();
             let Some((seq, slot)) = s.ring.next_unresolved(floor, ack.cumulative) else { break };
@@ -92,7 +92,7 @@ impl Engine {
                 s = self.streams[index as usize].stream.as_mut().expect("live stream slot");
             }
         }
-        if self.events.hint().is_some() && s.ring.floor() != floor {
+        if self.events.hint().is_some() && s.ring.floor() != floor_before {
             // Acks come in order more often than not: when this one moved
             // the floor, the stream's next ack will likely read the event
             // now at the floor, by then long out of cache. A prefetch now
