@@ -187,9 +187,9 @@ impl<P> Tracker<P> {
     ///
     /// It changes no result, command or metric: only where the time goes.
     /// At 1M events in flight on the bench machine it takes about a quarter
-    /// off an in-order lifecycle and a sixth off a retry or an expiry; in
-    /// a tracker that fits in the cache it costs a few instructions a call
-    /// (benches/README.md, "Prefetch hints").
+    /// off an in-order lifecycle, a fifth off a retry and a sixth off an
+    /// expiry; in a tracker that fits in the cache it costs a few
+    /// instructions a call (benches/README.md, "Prefetch hints").
     ///
     /// ```
     /// use acktrack::{Config, Tracker};
