@@ -41,7 +41,7 @@ fn lifecycle<T: Tracking<()>>(group: &mut BenchmarkGroup<'_, WallTime>, n: u64, 
 const BATCH: usize = 16;
 
 /// The full lifecycle in batches of [`BATCH`] events: every submit (each
-/// `Send` drained), `prefetch_ack` for every ack, then every ack (each
+/// `Send` drained), `prefetch_acks` for them all, then every ack (each
 /// `Finish` drained); the same events and acks as [`lifecycle`].
 fn lifecycle_batched<T: Tracking<()>>(
     group: &mut BenchmarkGroup<'_, WallTime>,

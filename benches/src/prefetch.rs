@@ -3,7 +3,9 @@
 //! application that wants the speed would. Chosen by
 //! `ACKTRACK_BENCH_PREFETCH`: `on` (default) or `off`, to measure the
 //! tracker without it (e.g. `benches/ab HEAD HEAD --b-env
-//! ACKTRACK_BENCH_PREFETCH=off`). The baselines have nothing to prefetch
+//! ACKTRACK_BENCH_PREFETCH=off`), or `one-pass`: the hint, but batches of
+//! acks prefetched one ack at a time instead of in `prefetch_acks`' two
+//! passes. The baselines have nothing to prefetch
 //! ahead: they cannot tell which entry comes next.
 
 #![allow(unsafe_code)]
@@ -23,9 +25,35 @@ pub fn prefetch(address: *const u8) {
 
 /// The hint `ACKTRACK_BENCH_PREFETCH` asks for: [`prefetch`], or none.
 pub fn from_env() -> Option<acktrack::Prefetch> {
+    match mode() {
+        Mode::On | Mode::OnePass => Some(prefetch),
+        Mode::Off => None,
+    }
+}
+
+/// Whether `ACKTRACK_BENCH_PREFETCH=one-pass` asks for batches of acks to
+/// be prefetched one ack at a time (`Tracker::prefetch_ack` for each), as
+/// before `Tracker::prefetch_acks`, with the hint still given.
+pub fn one_pass() -> bool {
+    static ONE_PASS: std::sync::LazyLock<bool> =
+        std::sync::LazyLock::new(|| mode() == Mode::OnePass);
+    *ONE_PASS
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    On,
+    Off,
+    OnePass,
+}
+
+fn mode() -> Mode {
     match std::env::var("ACKTRACK_BENCH_PREFETCH").as_deref() {
-        Err(_) | Ok("" | "on") => Some(prefetch),
-        Ok("off") => None,
-        Ok(other) => panic!("ACKTRACK_BENCH_PREFETCH={other}: expected `on` or `off`"),
+        Err(_) | Ok("" | "on") => Mode::On,
+        Ok("off") => Mode::Off,
+        Ok("one-pass") => Mode::OnePass,
+        Ok(other) => {
+            panic!("ACKTRACK_BENCH_PREFETCH={other}: expected `on`, `off` or `one-pass`")
+        }
     }
 }

@@ -227,7 +227,7 @@ impl Lifecycle {
     }
 
     /// `acks.len()` lifecycles, batched: every submit (each `Send`
-    /// drained), then [`Tracking::prefetch_ack`] for every ack, then every
+    /// drained), then [`Tracking::prefetch_acks`] for them all, then every
     /// ack (each `Finish` drained). The same events, seqs and acks as as many
     /// [`step`](Self::step)s, on the same streams; `acks` only holds the
     /// acks' room between batches.
@@ -238,9 +238,7 @@ impl Lifecycle {
             write_ack(ack, stream, seq, cumulative);
             *user = u;
         }
-        for (_, ack) in acks.iter() {
-            t.prefetch_ack(ack);
-        }
+        t.prefetch_acks(acks);
         for (user, ack) in acks.iter() {
             t.handle_ack(self.now, *user, ack).expect("a valid ack");
             drain(t, &mut self.finished, |_| {});

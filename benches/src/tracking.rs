@@ -98,6 +98,14 @@ pub trait Tracking<P>: Sized {
     /// passed; one that names nothing reads less.
     fn prefetch_ack(&self, ack: &Ack);
 
+    /// [`prefetch_ack`](Self::prefetch_ack) for each of a batch of acks
+    /// (acktrack's `Tracker::prefetch_acks` takes them in two passes).
+    fn prefetch_acks(&self, acks: &[(UserId, Ack)]) {
+        for (_, ack) in acks {
+            self.prefetch_ack(ack);
+        }
+    }
+
     /// Runs the retries and expiries due at `now`.
     fn handle_timeout(&mut self, now: Instant);
 
@@ -144,6 +152,16 @@ impl<P> Tracking<P> for Tracker<P> {
 
     fn prefetch_ack(&self, ack: &Ack) {
         Tracker::prefetch_ack(self, ack)
+    }
+
+    fn prefetch_acks(&self, acks: &[(UserId, Ack)]) {
+        if crate::prefetch::one_pass() {
+            for (_, ack) in acks {
+                Tracker::prefetch_ack(self, ack);
+            }
+        } else {
+            Tracker::prefetch_acks(self, acks.iter().map(|(_, ack)| ack));
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {

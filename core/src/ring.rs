@@ -79,6 +79,20 @@ impl SeqRing {
         (e & RESOLVED == 0).then_some(e)
     }
 
+    /// Where the entry of `seq` is kept, if the ring spans it; reads no
+    /// entry.
+    pub(crate) fn entry_address(&self, seq: Seq) -> Option<*const u8> {
+        let i = usize::try_from(seq.0.checked_sub(self.base)?).ok()?;
+        self.entries.get(i).map(|e| core::ptr::from_ref(e).cast())
+    }
+
+    /// The address of the entry of `seq`, which the ring must span (tests:
+    /// found apart from `entry_address`).
+    #[cfg(test)]
+    pub(crate) fn entry_at(&self, seq: Seq) -> usize {
+        core::ptr::from_ref(&self.entries[(seq.0 - self.base) as usize]).addr()
+    }
+
     /// Marks `seq` resolved and pops the resolved prefix, advancing the floor.
     /// Returns whether the floor moved.
     #[inline(always)]

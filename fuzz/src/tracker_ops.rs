@@ -250,6 +250,9 @@ struct Harness {
     users: BTreeMap<UserId, Counts>,
     clock_regressions: u64,
     next_payload: u64,
+    /// The last few acks, prefetched again with each new one as a batch
+    /// (stale ones name resolved seqs, closed or unknown streams).
+    recent_acks: Vec<Ack>,
 }
 
 /// A prefetch hint that does nothing (a fuzzer has no use for the speed).
@@ -280,6 +283,7 @@ pub fn run(input: Input) {
         users: BTreeMap::new(),
         clock_regressions: 0,
         next_payload: 0,
+        recent_acks: Vec::new(),
     };
     for op in input.ops.into_iter().take(512) {
         h.apply(op);
@@ -785,9 +789,15 @@ impl Harness {
     fn ack(&mut self, user: UserId, ack: &Ack, before: &Snapshot) {
         let verdict = self.judge_ack(user, ack);
         self.tick();
-        // A hint, whatever the ack: it must not panic or change anything
-        // (a refused ack is checked to leave the snapshot as it was).
+        // Hints, whatever the ack: they must not panic or change anything
+        // (a refused ack is checked to leave the snapshot as it was). Alone,
+        // then in a batch with the last few.
         self.tracker.prefetch_ack(ack);
+        if self.recent_acks.len() == 4 {
+            self.recent_acks.remove(0);
+        }
+        self.recent_acks.push(ack.clone());
+        self.tracker.prefetch_acks(&self.recent_acks);
         let result = self.tracker.handle_ack(self.now, user, ack);
         match (&verdict, &result) {
             (Ok(confirmed), Ok(())) => {

@@ -46,6 +46,10 @@ pub trait SimTracker: Sized {
     fn prefetch_ack(&self, ack: &Ack) {
         let _ = ack;
     }
+    /// See [`Tracker::prefetch_acks`]: likewise a hint.
+    fn prefetch_acks(&self, acks: &[Ack]) {
+        let _ = acks;
+    }
     /// See [`Tracker::handle_connect`].
     fn handle_connect(
         &mut self,
@@ -137,6 +141,9 @@ impl SimTracker for Tracker<Payload> {
     }
     fn prefetch_ack(&self, ack: &Ack) {
         Tracker::prefetch_ack(self, ack)
+    }
+    fn prefetch_acks(&self, acks: &[Ack]) {
+        Tracker::prefetch_acks(self, acks)
     }
     fn handle_connect(
         &mut self,

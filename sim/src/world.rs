@@ -684,9 +684,11 @@ impl<T: SimTracker> World<T> {
     pub(crate) fn input_ack(&mut self, conn: Option<u32>, user: u32, ack: &Ack) {
         let now = self.server_now();
         let predicted = self.model.ack_valid(user, ack, self.config.tracker.ack_ranges_max);
-        // Every ack, honest or not, prefetched first: a hint that must
-        // change nothing (a seed's trace is the same with or without it).
+        // Every ack, honest or not, prefetched first, alone and as a batch
+        // of one: hints that must change nothing (a seed's trace is the same
+        // with or without them).
         self.tracker.prefetch_ack(ack);
+        self.tracker.prefetch_acks(core::slice::from_ref(ack));
         let result = self.tracker.handle_ack(now, user_id(user), ack);
         self.record(TraceEvent::Ack {
             user: user_id(user).0,

@@ -458,6 +458,13 @@ impl Events {
         at
     }
 
+    /// The address [`prefetch_release`](Self::prefetch_release) hints for
+    /// `slot`.
+    #[cfg(test)]
+    pub(super) fn block_address(&self, slot: u32) -> usize {
+        self.alloc.block_at(slot)
+    }
+
     /// Hints, if the embedder gave a hint, that `slot` will be read soon:
     /// its event, and its transmission time if kept. Changes nothing.
     #[inline]
@@ -469,6 +476,15 @@ impl Events {
             if let Some(sent) = self.sent.as_ref().and_then(|sent| sent.get(slot)) {
                 hint(core::ptr::from_ref(sent).cast());
             }
+        }
+    }
+
+    /// Hints, if the embedder gave a hint, that `slot` will be released
+    /// soon: its block's record, which the release reads. Changes nothing.
+    #[inline]
+    pub(super) fn prefetch_release(&self, slot: u32) {
+        if let Some((hint, at)) = self.hint.zip(self.alloc.block_record(slot)) {
+            hint(at);
         }
     }
 

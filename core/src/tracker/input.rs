@@ -137,24 +137,13 @@ impl Engine {
     /// See `Tracker::prefetch_ack`: returns the slot of the event the ack
     /// most likely confirms, if it is pending.
     pub(super) fn prefetch_ack(&self, ack: &Ack) -> Option<u32> {
-        let index = self.stream_index(ack.stream).ok()?;
+        let (index, seq) = self.ack_target(ack)?;
         let s = self.stream(index);
-        // The seq that most likely names an event the ack confirms: the
-        // echoed one, else the newest one it covers.
-        let seq = match (ack.echo, ack.ranges.last()) {
-            (Some(echo), _) => echo.seq,
-            (None, Some(range)) => range.start,
-            (None, None) => Seq(ack.cumulative.0.checked_sub(1)?),
-        };
         let user = self.user(s.user);
         if let Some(hint) = self.events.hint() {
             // Prefetched, but for the ring entry, which names the slot.
             hint(core::ptr::from_ref(user).cast());
-            let slot = s.ring.get(seq);
-            if let Some(slot) = slot {
-                self.events.prefetch(slot);
-            }
-            return slot;
+            return self.prefetch_acked_event(index, seq);
         }
         // Folded into one value the optimizer must produce, so every read
         // is made; none of them is a dependency of what comes after.
@@ -162,6 +151,54 @@ impl Engine {
         let found = slot.map(|slot| self.event(slot).stream);
         core::hint::black_box((user.pending, found));
         slot
+    }
+
+    /// With a hint: reads the ring entry of `seq` on stream `index` and, if
+    /// it names a pending event, hints what confirming it reads (the event,
+    /// its send time if kept, its slot's block record). Returns the slot.
+    #[inline]
+    fn prefetch_acked_event(&self, index: u32, seq: Seq) -> Option<u32> {
+        let slot = self.stream(index).ring.get(seq)?;
+        self.events.prefetch(slot);
+        self.events.prefetch_release(slot);
+        Some(slot)
+    }
+
+    /// The stream an ack names and the seq that most likely names an event
+    /// it confirms: the echoed one, else the newest one it covers.
+    #[inline]
+    fn ack_target(&self, ack: &Ack) -> Option<(u32, Seq)> {
+        let index = self.stream_index(ack.stream).ok()?;
+        let seq = match (ack.echo, ack.ranges.last()) {
+            (Some(echo), _) => echo.seq,
+            (None, Some(range)) => range.start,
+            (None, None) => Seq(ack.cumulative.0.checked_sub(1)?),
+        };
+        Some((index, seq))
+    }
+
+    /// The first of two passes over a batch of acks (`Tracker::prefetch_acks`),
+    /// with a hint: hints the stream's user and the ring entry that names
+    /// the event the ack most likely confirms, unless that is the floor's
+    /// (in-order acks: the entry is beside the ring's head, and the event
+    /// was hinted when the floor moved there). Reads only the stream's
+    /// record.
+    pub(super) fn prefetch_ack_ring(&self, ack: &Ack, hint: crate::Prefetch) {
+        let Some((index, seq)) = self.ack_target(ack) else { return };
+        let s = self.stream(index);
+        hint(core::ptr::from_ref(self.user(s.user)).cast());
+        if seq != s.ring.floor() {
+            if let Some(at) = s.ring.entry_address(seq) {
+                hint(at);
+            }
+        }
+    }
+
+    /// The second pass (see `prefetch_ack_ring`): reads the ring entry, by
+    /// now fetched, and hints the event. Returns its slot.
+    pub(super) fn prefetch_ack_event(&self, ack: &Ack) -> Option<u32> {
+        let (index, seq) = self.ack_target(ack)?;
+        self.prefetch_acked_event(index, seq)
     }
 
     /// Confirms the transmitted event at `seq`.

@@ -109,6 +109,19 @@ impl Default for SlotAlloc {
 }
 
 impl SlotAlloc {
+    /// The record [`release`](Self::release) reads for `slot`, if any.
+    #[inline]
+    pub(super) fn block_record(&self, slot: u32) -> Option<*const u8> {
+        self.blocks.get((slot / BLOCK) as usize).map(|b| core::ptr::from_ref(b).cast())
+    }
+
+    /// The address of `slot`'s block record (tests: found apart from
+    /// `block_record`).
+    #[cfg(test)]
+    pub(super) fn block_at(&self, slot: u32) -> usize {
+        core::ptr::from_ref(&self.blocks[(slot / BLOCK) as usize]).addr()
+    }
+
     /// Slots in the slab.
     pub(super) fn len(&self) -> u32 {
         self.blocks.len() as u32 * BLOCK
