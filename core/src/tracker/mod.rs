@@ -339,8 +339,9 @@ impl<P> Tracker<P> {
     /// ack hinted already. Without a hint, the same as `prefetch_ack` for
     /// each ack.
     ///
-    /// As with `prefetch_ack`, any ack may be passed and nothing changes:
-    /// the results of [`handle_ack`](Self::handle_ack) do not depend on it.
+    /// `acks` is gone through twice (once with a hint, hence `Clone`). As
+    /// with `prefetch_ack`, any ack may be passed and nothing changes: the
+    /// results of [`handle_ack`](Self::handle_ack) do not depend on it.
     ///
     /// ```
     /// # use acktrack::{Ack, Config, Instant, Seq, SeqRange, SubmitOptions, Tracker, UserId};
