@@ -157,7 +157,7 @@ impl Engine {
     /// it names a pending event, hints what confirming it reads (the event,
     /// its send time if kept, its slot's block record). Returns the slot.
     #[inline]
-    fn prefetch_acked_event(&self, index: u32, seq: Seq) -> Option<u32> {
+    pub(super) fn prefetch_acked_event(&self, index: u32, seq: Seq) -> Option<u32> {
         let slot = self.stream(index).ring.get(seq)?;
         self.events.prefetch(slot);
         self.events.prefetch_release(slot);
@@ -182,9 +182,10 @@ impl Engine {
     /// the event the ack most likely confirms, unless that is the floor's
     /// (in-order acks: the entry is beside the ring's head, and the event
     /// was hinted when the floor moved there). Reads only the stream's
-    /// record.
-    pub(super) fn prefetch_ack_ring(&self, ack: &Ack, hint: crate::Prefetch) {
-        let Some((index, seq)) = self.ack_target(ack) else { return };
+    /// record. Returns the stream and the seq, for the second pass
+    /// ([`prefetch_acked_event`](Self::prefetch_acked_event)).
+    pub(super) fn prefetch_ack_ring(&self, ack: &Ack, hint: crate::Prefetch) -> Option<(u32, Seq)> {
+        let (index, seq) = self.ack_target(ack)?;
         let s = self.stream(index);
         hint(core::ptr::from_ref(self.user(s.user)).cast());
         if seq != s.ring.floor() {
@@ -192,13 +193,7 @@ impl Engine {
                 hint(at);
             }
         }
-    }
-
-    /// The second pass (see `prefetch_ack_ring`): reads the ring entry, by
-    /// now fetched, and hints the event. Returns its slot.
-    pub(super) fn prefetch_ack_event(&self, ack: &Ack) -> Option<u32> {
-        let (index, seq) = self.ack_target(ack)?;
-        self.prefetch_acked_event(index, seq)
+        Some((index, seq))
     }
 
     /// Confirms the transmitted event at `seq`.

@@ -36,6 +36,11 @@ use state::{Stream, StreamSlot, User};
 /// (`slots.rs`).
 const BUSY: u32 = 8 * slots::BLOCK;
 
+/// [`Tracker::prefetch_acks`] takes a batch this many acks at a time: enough
+/// for their misses to overlap (a core tracks a few dozen at once), few
+/// enough for the first pass's lines to be there when the second comes.
+const PREFETCH_BATCH: usize = 16;
+
 /// Per-submit choices.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -339,9 +344,10 @@ impl<P> Tracker<P> {
     /// ack hinted already. Without a hint, the same as `prefetch_ack` for
     /// each ack.
     ///
-    /// `acks` is gone through twice (once with a hint, hence `Clone`). As
-    /// with `prefetch_ack`, any ack may be passed and nothing changes: the
-    /// results of [`handle_ack`](Self::handle_ack) do not depend on it.
+    /// A batch longer than 16 acks is taken 16 at a time, each in two
+    /// passes. As with `prefetch_ack`, any ack may be passed and nothing
+    /// changes: the results of [`handle_ack`](Self::handle_ack) do not
+    /// depend on it.
     ///
     /// ```
     /// # use acktrack::{Ack, Config, Instant, Seq, SeqRange, SubmitOptions, Tracker, UserId};
@@ -369,24 +375,33 @@ impl<P> Tracker<P> {
     /// }
     /// assert_eq!(tracker.metrics().confirmed, 3);
     /// ```
-    pub fn prefetch_acks<'a, I>(&self, acks: I)
-    where
-        I: IntoIterator<Item = &'a Ack>,
-        I::IntoIter: Clone,
-    {
-        let acks = acks.into_iter();
+    pub fn prefetch_acks<'a>(&self, acks: impl IntoIterator<Item = &'a Ack>) {
+        let mut acks = acks.into_iter();
         let Some(hint) = self.engine.events.hint() else {
             for ack in acks {
                 self.prefetch_ack(ack);
             }
             return;
         };
-        for ack in acks.clone() {
-            self.engine.prefetch_ack_ring(ack, hint);
-        }
-        for ack in acks {
-            if let Some(slot) = self.engine.prefetch_ack_event(ack) {
-                self.payloads.touch(slot, Some(hint));
+        // What the first pass found, for the second: the stream and seq of
+        // each ack that names a stream.
+        let mut targets = [(0u32, Seq(0)); PREFETCH_BATCH];
+        loop {
+            let (mut taken, mut found) = (0, 0);
+            for ack in acks.by_ref().take(PREFETCH_BATCH) {
+                taken += 1;
+                if let Some(target) = self.engine.prefetch_ack_ring(ack, hint) {
+                    targets[found] = target;
+                    found += 1;
+                }
+            }
+            for &(index, seq) in &targets[..found] {
+                if let Some(slot) = self.engine.prefetch_acked_event(index, seq) {
+                    self.payloads.touch(slot, Some(hint));
+                }
+            }
+            if taken < PREFETCH_BATCH {
+                return;
             }
         }
     }
@@ -1305,6 +1320,53 @@ mod tests {
             }
             assert_eq!(t.metrics().confirmed, 3);
         }
+    }
+
+    /// A batch longer than `PREFETCH_BATCH` is prefetched that many acks at
+    /// a time, each part in two passes; the iterator is gone through once.
+    #[test]
+    fn a_long_batch_of_acks_is_prefetched_in_parts() {
+        let config = Config { rto: None, ..Config::default() };
+        let mut t: Tracker<u64> = Tracker::new(config).unwrap();
+        t.set_prefetch(Some(record));
+        let now = Instant::ZERO;
+        let stream = t.open_stream(now, UserId(1)).unwrap();
+        let n = PREFETCH_BATCH as u64 + 4;
+        let slots: Vec<u32> = (0..=n)
+            .map(|i| t.submit(now, stream, i, SubmitOptions::default()).unwrap().index())
+            .collect();
+        while t.poll_command().is_some() {}
+        // Every seq but the floor's, newest first: none in order.
+        let acks: Vec<Ack> = (1..=n)
+            .rev()
+            .map(|seq| Ack {
+                stream,
+                cumulative: Seq(0),
+                ranges: alloc::vec![crate::SeqRange::single(Seq(seq))],
+                echo: None,
+            })
+            .collect();
+        let mut gone_through = 0;
+        hinted();
+        t.prefetch_acks(acks.iter().inspect(|_| gone_through += 1));
+        assert_eq!(gone_through, acks.len());
+        let index = t.engine.stream_index(stream).unwrap();
+        let owner = t.engine.stream(index).user;
+        let user = core::ptr::from_ref(t.engine.user(owner)).addr();
+        let mut expected = Vec::new();
+        for part in acks.chunks(PREFETCH_BATCH) {
+            let seqs = part.iter().map(|ack| ack.ranges[0].start);
+            for seq in seqs.clone() {
+                expected.extend([user, t.engine.stream(index).ring.entry_at(seq)]);
+            }
+            for seq in seqs {
+                let slot = slots[seq.0 as usize];
+                expected.extend(t.engine.events.addresses(slot));
+                expected.push(t.engine.events.block_address(slot));
+                expected.extend(t.payloads.address(slot));
+            }
+        }
+        assert_eq!(hinted(), expected);
     }
 
     /// A tracker whose first timeouts come in send order (100 ms, no
