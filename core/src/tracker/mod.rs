@@ -1114,6 +1114,31 @@ mod tests {
         HINTED.with(|h| core::mem::take(&mut *h.borrow_mut()))
     }
 
+    /// A tracker with the recording hint and no adaptive timeout, one stream
+    /// of user 1 and `n` events sent on it (seqs `0..n`): their slots.
+    fn hinted_stream(n: u64) -> (Tracker<u64>, StreamId, Vec<u32>) {
+        let config = Config { rto: None, ..Config::default() };
+        let mut t: Tracker<u64> = Tracker::new(config).unwrap();
+        t.set_prefetch(Some(record));
+        let stream = t.open_stream(Instant::ZERO, UserId(1)).unwrap();
+        let slots = (0..n)
+            .map(|i| t.submit(Instant::ZERO, stream, i, SubmitOptions::default()).unwrap())
+            .map(|id| id.index())
+            .collect();
+        while t.poll_command().is_some() {}
+        (t, stream, slots)
+    }
+
+    /// What prefetching an ack of the event in `slot` hints besides the
+    /// user: the event (and its send time if kept), its block record, its
+    /// payload; each address found apart from the code that hints it.
+    fn event_hints(t: &Tracker<u64>, slot: u32) -> Vec<usize> {
+        let mut at = t.engine.events.addresses(slot);
+        at.push(t.engine.events.block_address(slot));
+        at.extend(t.payloads.address(slot));
+        at
+    }
+
     /// An ack that moves a stream's floor hints the event now at the floor
     /// (its slot, and its send time where kept); one that leaves the floor
     /// where it was hints nothing, and neither does a tracker without a hint.
@@ -1220,23 +1245,13 @@ mod tests {
     #[test]
     fn prefetching_an_ack_with_a_hint_hints_what_handling_it_reads() {
         use crate::Echo;
-        let config = Config { rto: None, ..Config::default() };
-        let mut t: Tracker<u64> = Tracker::new(config).unwrap();
-        t.set_prefetch(Some(record));
-        let now = Instant::ZERO;
-        let stream = t.open_stream(now, UserId(1)).unwrap();
-        let slots: Vec<u32> = (0..3)
-            .map(|i| t.submit(now, stream, i, SubmitOptions::default()).unwrap().index())
-            .collect();
-        while t.poll_command().is_some() {}
+        let (t, stream, slots) = hinted_stream(3);
         hinted();
         let echo = Some(Echo { seq: Seq(1), attempt: 1 });
         t.prefetch_ack(&Ack { stream, cumulative: Seq(0), ranges: Vec::new(), echo });
         let owner = t.engine.stream(t.engine.stream_index(stream).unwrap()).user;
         let mut expected = alloc::vec![core::ptr::from_ref(t.engine.user(owner)).addr()];
-        expected.extend(t.engine.events.addresses(slots[1]));
-        expected.push(t.engine.events.block_address(slots[1]));
-        expected.extend(t.payloads.address(slots[1]));
+        expected.extend(event_hints(&t, slots[1]));
         assert_eq!(expected.len(), 4);
         assert_eq!(hinted(), expected);
         // A seq not pending: the user only.
@@ -1299,13 +1314,7 @@ mod tests {
             let entry = |stream: StreamId, seq| {
                 t.engine.stream(t.engine.stream_index(stream).unwrap()).ring.entry_at(Seq(seq))
             };
-            let event = |stream, seq| {
-                let slot = slots[&(stream, seq)];
-                let mut at = t.engine.events.addresses(slot);
-                at.push(t.engine.events.block_address(slot));
-                at.extend(t.payloads.address(slot));
-                at
-            };
+            let event = |stream, seq| event_hints(&t, slots[&(stream, seq)]);
             let mut expected =
                 alloc::vec![user(b), user(a), entry(a, 4), user(a), user(a), entry(a, 2)];
             expected.extend(event(b, 0));
@@ -1326,16 +1335,8 @@ mod tests {
     /// a time, each part in two passes; the iterator is gone through once.
     #[test]
     fn a_long_batch_of_acks_is_prefetched_in_parts() {
-        let config = Config { rto: None, ..Config::default() };
-        let mut t: Tracker<u64> = Tracker::new(config).unwrap();
-        t.set_prefetch(Some(record));
-        let now = Instant::ZERO;
-        let stream = t.open_stream(now, UserId(1)).unwrap();
         let n = PREFETCH_BATCH as u64 + 4;
-        let slots: Vec<u32> = (0..=n)
-            .map(|i| t.submit(now, stream, i, SubmitOptions::default()).unwrap().index())
-            .collect();
-        while t.poll_command().is_some() {}
+        let (t, stream, slots) = hinted_stream(n + 1);
         // Every seq but the floor's, newest first: none in order.
         let acks: Vec<Ack> = (1..=n)
             .rev()
@@ -1360,10 +1361,7 @@ mod tests {
                 expected.extend([user, t.engine.stream(index).ring.entry_at(seq)]);
             }
             for seq in seqs {
-                let slot = slots[seq.0 as usize];
-                expected.extend(t.engine.events.addresses(slot));
-                expected.push(t.engine.events.block_address(slot));
-                expected.extend(t.payloads.address(slot));
+                expected.extend(event_hints(&t, slots[seq.0 as usize]));
             }
         }
         assert_eq!(hinted(), expected);
