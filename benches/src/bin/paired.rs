@@ -9,7 +9,9 @@
 //! Sets the scenario up (as the criterion benches do, untimed), prints
 //! `ready`, then for every line read on stdin runs one turn of at least
 //! `<events per turn>` events and prints the thread CPU time per event, in
-//! ns. Ends at `quit` or at the end of stdin.
+//! ns. Ends at `quit` or at the end of stdin. The batched scenarios take
+//! `ACKTRACK_BENCH_BATCH` acks a batch (default 16, as the criterion
+//! benches do).
 //!
 //! Why: on a shared host, criterion runs of two builds one after the other
 //! differ by 20–45 % for reasons that have nothing to do with the builds.
@@ -30,6 +32,17 @@ use acktrack_benches::{DelayQueueTracker, HashMapHeap, Tracking};
 /// Acks per batch in the batched scenarios, as in the `*_batched` benches.
 const BATCH: usize = 16;
 
+/// Acks per batch: `ACKTRACK_BENCH_BATCH`, else [`BATCH`].
+fn batch() -> usize {
+    match std::env::var("ACKTRACK_BENCH_BATCH") {
+        Err(_) => BATCH,
+        Ok(v) => match v.parse() {
+            Ok(b) if b > 0 => b,
+            _ => panic!("ACKTRACK_BENCH_BATCH={v}: expected a number of acks above 0"),
+        },
+    }
+}
+
 enum Load<T> {
     Lifecycle(T, Lifecycle),
     Batched(T, Lifecycle, Vec<(UserId, Ack)>),
@@ -47,7 +60,7 @@ impl<T: Tracking<()>> Load<T> {
             }
             "in-order-batched" | "random-batched" => {
                 let (t, d) = Lifecycle::setup::<T>(n, order);
-                Load::Batched(t, d, Lifecycle::batch_room(BATCH))
+                Load::Batched(t, d, Lifecycle::batch_room(batch()))
             }
             "retry-storm" | "expiry" => {
                 let kind = if scenario == "expiry" {
@@ -75,12 +88,13 @@ impl<T: Tracking<()>> Load<T> {
                 (stopwatch.elapsed().as_nanos(), events)
             }),
             Load::Batched(t, d, acks) => t.in_context(|t| {
-                let batches = events.div_ceil(BATCH as u64);
+                let b = acks.len() as u64;
+                let batches = events.div_ceil(b);
                 let stopwatch = clock.start();
                 for _ in 0..batches {
                     d.batch(t, acks);
                 }
-                (stopwatch.elapsed().as_nanos(), batches * BATCH as u64)
+                (stopwatch.elapsed().as_nanos(), batches * b)
             }),
             Load::Timeouts(t, d) => t.in_context(|t| {
                 let (mut nanos, mut fired) = (0, 0);
