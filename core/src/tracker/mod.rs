@@ -1329,9 +1329,10 @@ mod tests {
             assert_eq!(t.metrics(), &before, "hints change nothing");
             // The acks then do what they would have done.
             t.handle_ack(now, UserId(2), &acks[0]).unwrap();
-            for ack in &acks[1..] {
-                let _ = t.handle_ack(now, UserId(1), ack);
-            }
+            let results: Vec<bool> =
+                acks[1..].iter().map(|ack| t.handle_ack(now, UserId(1), ack).is_ok()).collect();
+            // The unknown stream and the unsent seq are refused, as always.
+            assert_eq!(results, [true, false, false, true]);
             assert_eq!(t.metrics().confirmed, 3);
         }
     }
