@@ -193,6 +193,14 @@ impl<P> Tracking<P> for DelayQueueTracker<P> {
         Ok(())
     }
 
+    fn prefetch_submit(&self, stream: StreamId) {
+        // The stream, and the bucket of the pending entry `submit` will
+        // insert (a lookup of its key, not there yet).
+        let index = stream.to_bits() as usize;
+        let key = self.streams.get(index).map(|s| (index as u32, s.next_seq));
+        std::hint::black_box(key.map(|k| self.pending.contains_key(&k)));
+    }
+
     fn prefetch_ack(&self, ack: &Ack) {
         // The stream, the pending entry `handle_ack` will remove and its
         // `DelayQueue` slot.

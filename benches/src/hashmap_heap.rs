@@ -219,6 +219,14 @@ impl<P> Tracking<P> for HashMapHeap<P> {
         Ok(())
     }
 
+    fn prefetch_submit(&self, stream: StreamId) {
+        // The stream, and the bucket of the pending entry `submit` will
+        // insert (a lookup of its key, not there yet).
+        let index = stream.to_bits() as usize;
+        let key = self.streams.get(index).map(|s| (index as u32, s.next_seq));
+        std::hint::black_box(key.map(|k| self.pending.contains_key(&k)));
+    }
+
     fn prefetch_ack(&self, ack: &Ack) {
         // The stream, and the pending entry `handle_ack` will remove.
         let stream = self.streams.get(ack.stream.to_bits() as usize).map(|s| s.floor);

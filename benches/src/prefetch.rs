@@ -3,9 +3,10 @@
 //! application that wants the speed would. Chosen by
 //! `ACKTRACK_BENCH_PREFETCH`: `on` (default) or `off`, to measure the
 //! tracker without it (e.g. `benches/ab HEAD HEAD --b-env
-//! ACKTRACK_BENCH_PREFETCH=off`), or `one-pass`: the hint, but batches of
+//! ACKTRACK_BENCH_PREFETCH=off`), `one-pass`: the hint, but batches of
 //! acks prefetched one ack at a time instead of in `prefetch_acks`' two
-//! passes. The baselines have nothing to prefetch
+//! passes, or `acks-only`: the hint, but batches of submits not prefetched
+//! (`prefetch_submits` not called). The baselines have nothing to prefetch
 //! ahead: they cannot tell which entry comes next.
 
 #![allow(unsafe_code)]
@@ -26,7 +27,7 @@ pub fn prefetch(address: *const u8) {
 /// The hint `ACKTRACK_BENCH_PREFETCH` asks for: [`prefetch`], or none.
 pub fn from_env() -> Option<acktrack::Prefetch> {
     match mode() {
-        Mode::On | Mode::OnePass => Some(prefetch),
+        Mode::On | Mode::OnePass | Mode::AcksOnly => Some(prefetch),
         Mode::Off => None,
     }
 }
@@ -40,11 +41,21 @@ pub fn one_pass() -> bool {
     *ONE_PASS
 }
 
+/// Whether batched scenarios call `Tracker::prefetch_submits` before their
+/// submits: unless `ACKTRACK_BENCH_PREFETCH=acks-only` asks for the hint with
+/// `prefetch_acks` alone, as before `prefetch_submits`.
+pub fn submits() -> bool {
+    static SUBMITS: std::sync::LazyLock<bool> =
+        std::sync::LazyLock::new(|| mode() != Mode::AcksOnly);
+    *SUBMITS
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     On,
     Off,
     OnePass,
+    AcksOnly,
 }
 
 fn mode() -> Mode {
@@ -52,8 +63,9 @@ fn mode() -> Mode {
         Err(_) | Ok("" | "on") => Mode::On,
         Ok("off") => Mode::Off,
         Ok("one-pass") => Mode::OnePass,
-        Ok(other) => {
-            panic!("ACKTRACK_BENCH_PREFETCH={other}: expected `on`, `off` or `one-pass`")
-        }
+        Ok("acks-only") => Mode::AcksOnly,
+        Ok(other) => panic!(
+            "ACKTRACK_BENCH_PREFETCH={other}: expected `on`, `off`, `one-pass` or `acks-only`"
+        ),
     }
 }

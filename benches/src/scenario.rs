@@ -234,9 +234,14 @@ impl Lifecycle {
     #[inline]
     pub fn batch<T: Tracking<()>>(&mut self, t: &mut T, acks: &mut [(UserId, Ack)]) {
         for (user, ack) in acks.iter_mut() {
-            let (u, stream, seq, cumulative) = self.submit_next(t);
+            let index = self.pick();
+            ack.stream = self.streams[index];
+            *user = UserId(index as u64);
+        }
+        t.prefetch_submits(acks.iter().map(|(_, ack)| &ack.stream));
+        for (user, ack) in acks.iter_mut() {
+            let (_, stream, seq, cumulative) = self.submit_to(t, user.0 as usize);
             write_ack(ack, stream, seq, cumulative);
-            *user = u;
         }
         t.prefetch_acks(acks);
         for (user, ack) in acks.iter() {
@@ -261,9 +266,26 @@ impl Lifecycle {
     /// ack.
     #[inline(always)]
     fn submit_next<T: Tracking<()>>(&mut self, t: &mut T) -> (UserId, StreamId, u64, u64) {
+        let index = self.pick();
+        self.submit_to(t, index)
+    }
+
+    /// The stream index of the next step: uniform over the streams (the
+    /// high half of a 64 × 64-bit product).
+    #[inline(always)]
+    fn pick(&mut self) -> usize {
         let streams = self.streams.len() as u64;
-        // Uniform over the streams (the high half of a 64 × 64-bit product).
-        let index = ((u128::from(splitmix(&mut self.rng)) * u128::from(streams)) >> 64) as usize;
+        ((u128::from(splitmix(&mut self.rng)) * u128::from(streams)) >> 64) as usize
+    }
+
+    /// Submits the next event to stream `index` (drains its `Send`); see
+    /// [`submit_next`](Self::submit_next).
+    #[inline(always)]
+    fn submit_to<T: Tracking<()>>(
+        &mut self,
+        t: &mut T,
+        index: usize,
+    ) -> (UserId, StreamId, u64, u64) {
         let round = self.rounds[index];
         self.rounds[index] = round + 1;
         self.now = Instant::from_micros(self.now.as_micros() + 1);

@@ -106,6 +106,19 @@ pub trait Tracking<P>: Sized {
         }
     }
 
+    /// Reads what `submit` to `stream` is about to read and changes
+    /// nothing (`Tracker::prefetch_submit`). Any stream may be passed.
+    fn prefetch_submit(&self, stream: StreamId);
+
+    /// [`prefetch_submit`](Self::prefetch_submit) for each stream of a batch
+    /// of submits (acktrack's `Tracker::prefetch_submits` takes them in two
+    /// passes).
+    fn prefetch_submits<'a>(&self, streams: impl IntoIterator<Item = &'a StreamId>) {
+        for &stream in streams {
+            self.prefetch_submit(stream);
+        }
+    }
+
     /// Runs the retries and expiries due at `now`.
     fn handle_timeout(&mut self, now: Instant);
 
@@ -161,6 +174,16 @@ impl<P> Tracking<P> for Tracker<P> {
             }
         } else {
             Tracker::prefetch_acks(self, acks.iter().map(|(_, ack)| ack));
+        }
+    }
+
+    fn prefetch_submit(&self, stream: StreamId) {
+        Tracker::prefetch_submit(self, stream)
+    }
+
+    fn prefetch_submits<'a>(&self, streams: impl IntoIterator<Item = &'a StreamId>) {
+        if crate::prefetch::submits() {
+            Tracker::prefetch_submits(self, streams);
         }
     }
 

@@ -187,6 +187,9 @@ impl Tracking<()> for SlotSpy {
     fn prefetch_ack(&self, ack: &acktrack::Ack) {
         self.tracker.prefetch_ack(ack)
     }
+    fn prefetch_submit(&self, stream: acktrack::StreamId) {
+        self.tracker.prefetch_submit(stream)
+    }
     fn handle_timeout(&mut self, now: acktrack::Instant) {
         self.tracker.handle_timeout(now)
     }

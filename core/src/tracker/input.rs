@@ -177,6 +177,53 @@ impl Engine {
         Some((index, seq))
     }
 
+    /// The first of two passes over a batch of submits
+    /// (`Tracker::prefetch_submits`): hints the first two lines of the
+    /// stream's record (those every lifecycle touches), without reading it.
+    /// Returns whether the id's index names a record.
+    pub(super) fn prefetch_stream_record(&self, stream: StreamId, hint: crate::Prefetch) -> bool {
+        let Some(record) = self.streams.get(stream.index() as usize) else { return false };
+        let at = core::ptr::from_ref(record).cast::<u8>();
+        hint(at);
+        hint(at.wrapping_add(64));
+        true
+    }
+
+    /// What a submit to `stream` reads and writes besides the stream's
+    /// record, which this reads: with a hint, hints the user's first two
+    /// lines, the line where the seq ring's next entry goes (the one after
+    /// its newest entry's) and the event slot the submit takes, if it comes
+    /// from the stream's own block; without, reads the user's record. Returns
+    /// that slot. The second pass of `Tracker::prefetch_submits`, and all of
+    /// `Tracker::prefetch_submit`.
+    pub(super) fn prefetch_submit(&self, stream: StreamId) -> Option<u32> {
+        let index = self.stream_index(stream).ok()?;
+        let s = self.stream(index);
+        let user = self.user(s.user);
+        let busy = s.queued + s.in_flight >= super::BUSY;
+        let slot = super::slots::SlotAlloc::next_of_block(s.slot_cursor, busy);
+        let Some(hint) = self.events.hint() else {
+            // Folded into one value the optimizer must produce, so the read
+            // is made.
+            core::hint::black_box(user.pending);
+            return slot;
+        };
+        let at = core::ptr::from_ref(user).cast::<u8>();
+        hint(at);
+        hint(at.wrapping_add(64));
+        if let Some(newest) = s.ring.next_seq().0.checked_sub(1) {
+            if let Some(at) = s.ring.entry_address(Seq(newest)) {
+                // Past the end of the ring's room when the newest entry is
+                // its last: a prefetch of any address is harmless.
+                hint(at.wrapping_add(core::mem::size_of::<u32>()));
+            }
+        }
+        if let Some(slot) = slot {
+            self.events.prefetch(slot);
+        }
+        slot
+    }
+
     /// The first of two passes over a batch of acks (`Tracker::prefetch_acks`),
     /// with a hint: hints the stream's user and the ring entry that names
     /// the event the ack most likely confirms, unless that is the floor's

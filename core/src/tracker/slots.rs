@@ -132,8 +132,7 @@ impl SlotAlloc {
     /// stream's own block when it is `busy`.
     #[inline]
     pub(super) fn take(&mut self, cursor: &mut u32, busy: bool) -> Taken {
-        let next = *cursor;
-        if busy && next != NONE && next % BLOCK != 0 {
+        if let Some(next) = Self::next_of_block(*cursor, busy) {
             // Marked taken by being below the cursor (see `State::Open`).
             *cursor = next + 1;
             return Taken { slot: next, grew: false };
@@ -171,6 +170,14 @@ impl SlotAlloc {
         b.taken = 1;
         self.close(block);
         Taken { slot: block * BLOCK, grew }
+    }
+
+    /// The slot [`take`](Self::take) will hand out for `cursor` and `busy`
+    /// when it comes from the stream's open block; `None` when it comes
+    /// from the shared lists, which another stream's submit may take first.
+    #[inline]
+    pub(super) fn next_of_block(cursor: u32, busy: bool) -> Option<u32> {
+        (busy && cursor != NONE && cursor % BLOCK != 0).then_some(cursor)
     }
 
     /// The slot's event is gone and its slot may be reused, unless `dead`
