@@ -50,6 +50,14 @@ pub trait SimTracker: Sized {
     fn prefetch_acks(&self, acks: &[Ack]) {
         let _ = acks;
     }
+    /// See [`Tracker::prefetch_submit`]: likewise a hint.
+    fn prefetch_submit(&self, stream: StreamId) {
+        let _ = stream;
+    }
+    /// See [`Tracker::prefetch_submits`]: likewise a hint.
+    fn prefetch_submits(&self, streams: &[StreamId]) {
+        let _ = streams;
+    }
     /// See [`Tracker::handle_connect`].
     fn handle_connect(
         &mut self,
@@ -144,6 +152,12 @@ impl SimTracker for Tracker<Payload> {
     }
     fn prefetch_acks(&self, acks: &[Ack]) {
         Tracker::prefetch_acks(self, acks)
+    }
+    fn prefetch_submit(&self, stream: StreamId) {
+        Tracker::prefetch_submit(self, stream)
+    }
+    fn prefetch_submits(&self, streams: &[StreamId]) {
+        Tracker::prefetch_submits(self, streams)
     }
     fn handle_connect(
         &mut self,

@@ -73,6 +73,10 @@ impl<T: SimTracker> World<T> {
         let deadline = options.deadline.unwrap_or(self.config.tracker.retry.deadline);
         let predicted =
             self.model.submit_prediction(conn, options.conflation_key, &self.config.tracker);
+        // Prefetched first, alone and as a batch of one: hints that must
+        // change nothing (as for acks, `World::input_ack`).
+        self.tracker.prefetch_submit(stream);
+        self.tracker.prefetch_submits(core::slice::from_ref(&stream));
         let result = self.tracker.submit(now, stream, id, options);
         self.record(TraceEvent::Submit {
             stream: stream.to_bits(),
