@@ -453,6 +453,14 @@ impl Harness {
                 self.tick();
                 let info = self.tracker.stream_info(id);
                 let user = self.st(id).map(|s| s.user);
+                // Hints, whatever the stream: they must not panic or change
+                // anything (a refused submit is checked to leave the
+                // snapshot as it was). Alone, then in a batch with every
+                // stream the run opened and the one picked.
+                self.tracker.prefetch_submit(id);
+                let batch: Vec<StreamId> =
+                    self.streams.iter().map(|s| s.id).chain([id]).collect();
+                self.tracker.prefetch_submits(&batch);
                 match self.tracker.submit(self.now, id, payload, options) {
                     Ok(event) => {
                         let s =

@@ -757,6 +757,14 @@ fn run(ops: Vec<Op>) {
                     conflation_key: key.map(u64::from),
                 };
                 let payload = model.events.len() as u32;
+                // Half the submits prefetched first (by the stream's pick),
+                // with every stream as a batch: a hint that must change
+                // nothing the model sees (closed streams among them).
+                if stream & 1 != 0 {
+                    tracker.prefetch_submit(id);
+                    let all: Vec<StreamId> = model.streams.iter().map(|s| s.id).collect();
+                    tracker.prefetch_submits(&all);
+                }
                 let r = tracker.submit(now, id, payload, opts);
                 match (model.submit(id, opts), r) {
                     (Ok(e), Ok(event)) => model.events[e].id = event,
