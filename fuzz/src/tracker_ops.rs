@@ -458,8 +458,7 @@ impl Harness {
                 // snapshot as it was). Alone, then in a batch with every
                 // stream the run opened and the one picked.
                 self.tracker.prefetch_submit(id);
-                let batch: Vec<StreamId> =
-                    self.streams.iter().map(|s| s.id).chain([id]).collect();
+                let batch: Vec<StreamId> = self.streams.iter().map(|s| s.id).chain([id]).collect();
                 self.tracker.prefetch_submits(&batch);
                 match self.tracker.submit(self.now, id, payload, options) {
                     Ok(event) => {
@@ -888,11 +887,7 @@ impl Harness {
                         attempt >= 2 && attempt <= attempts_max,
                         "Retry attempt {attempt} of {attempts_max}"
                     );
-                    assert!(
-                        now < ev.deadline,
-                        "Retry at {now:?}, deadline {:?}",
-                        ev.deadline
-                    );
+                    assert!(now < ev.deadline, "Retry at {now:?}, deadline {:?}", ev.deadline);
                     let s = self.st_mut(stream);
                     assert!(s.open && s.connected, "Retry on a closed or disconnected stream");
                     self.ev_mut(event).attempts = attempt;
