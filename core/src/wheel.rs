@@ -359,6 +359,27 @@ impl TimerWheel {
         }
     }
 
+    /// The key that fires `ahead` keys after the next one, if level 0
+    /// holds it already (keys due within its 64 µs window; those still in
+    /// higher levels are not looked at). Reads only the wheel; for a
+    /// caller that wants to fetch a coming key's records early.
+    pub(crate) fn upcoming(&self, ahead: usize) -> Option<u32> {
+        let start = slot_for(0, self.elapsed);
+        let mut occupied = self.occupied[0].rotate_right(start as u32);
+        let mut left = ahead;
+        while occupied != 0 {
+            let slot = (start + occupied.trailing_zeros() as usize) % SLOTS;
+            let keys = &self.buckets[slot].keys;
+            // A slot's keys fire from its end.
+            if let Some(i) = keys.len().checked_sub(left + 1) {
+                return Some(keys[i]);
+            }
+            left -= keys.len();
+            occupied &= occupied - 1;
+        }
+        None
+    }
+
     /// Work ahead of the cascades, for a caller that polled until `None` at
     /// `now`: moves part of each higher level's next slot down to where its
     /// timers now belong, so that a slot of many timers (262,000 in a 262 ms
@@ -763,6 +784,54 @@ mod tests {
         assert_eq!(wheel.poll(100, &mut store), None);
         assert_eq!(wheel.len(), 0);
         assert_eq!(wheel.next_wake(), None);
+    }
+
+    /// `upcoming(d)` names the key that fires `d` keys after the next one
+    /// while level 0 holds it (several keys sharing a µs among them), and
+    /// nothing past level 0's keys: a key in a higher level is not looked at.
+    #[test]
+    fn upcoming_names_the_keys_level_0_fires_next_in_order() {
+        let n = 31u32;
+        // Key 0 fires at 1000 first, so that level 0's window starts
+        // mid-way (slot 40); keys 1..=30 fall in it (1001..=1023, some
+        // sharing a µs); key 31 is in level 1.
+        let mut expiry = vec![1000];
+        expiry.extend((1..n).map(|k| 1001 + u64::from(k * 7 % 23)));
+        expiry.push(5000);
+        let mut store = Store { expiry: expiry.clone(), pos: vec![Pos::NONE; expiry.len()] };
+        let mut wheel = TimerWheel::default();
+        wheel.insert(0, 1000, &mut store);
+        assert_eq!(wheel.poll(1000, &mut store), Some(0));
+        for key in 1..=n {
+            wheel.insert(key, expiry[key as usize], &mut store);
+        }
+        let ahead: Vec<Option<u32>> = (0..n as usize + 2).map(|d| wheel.upcoming(d)).collect();
+        let mut order = Vec::new();
+        while let Some(key) = wheel.poll(1023, &mut store) {
+            order.push(key);
+            if order.len() == 10 {
+                // Part-way, from the keys left.
+                for d in 0..25 {
+                    assert_eq!(wheel.upcoming(d), order_after(&store, 1023, &order, d));
+                }
+            }
+        }
+        assert_eq!(order.len(), n as usize - 1);
+        for (d, up) in ahead.iter().enumerate() {
+            assert_eq!(*up, order.get(d).copied(), "{d} ahead");
+        }
+        assert_eq!(wheel.upcoming(0), None, "key 31 is in level 1");
+    }
+
+    /// The key that fires `d` keys after the ones in `fired`, among keys
+    /// due by `now`: by expiry, later-inserted first within a µs (as a
+    /// slot's keys fire from its end). A model for the test above.
+    fn order_after(store: &Store, now: u64, fired: &[u32], d: usize) -> Option<u32> {
+        let mut left: Vec<u32> = (1..store.expiry.len() as u32)
+            .filter(|k| store.expiry[*k as usize] <= now && !fired.contains(k))
+            .collect();
+        left.sort_by_key(|&k| (store.expiry[k as usize], core::cmp::Reverse(k)));
+        left.get(d).copied()
     }
 
     /// Timers beyond the top level's window wait in the overflow bucket

@@ -629,6 +629,9 @@ impl Engine {
         loop {
             let mut store = Store { events: &mut self.events, streams: &mut self.streams };
             let Some(key) = self.wheel.poll(now.as_micros(), &mut store) else { break };
+            if let Some(hint) = self.events.hint() {
+                self.prefetch_timers_ahead(hint);
+            }
             if key & STREAM_KEY != 0 {
                 let index = key & !(STREAM_KEY | RING_KEY);
                 if key & RING_KEY != 0 {
@@ -643,6 +646,35 @@ impl Engine {
         // Nothing more is due: work ahead of the wheel's next cascades.
         let mut store = Store { events: &mut self.events, streams: &mut self.streams };
         self.wheel.spread(now.as_micros(), &mut store);
+    }
+
+    /// With a hint, while timers fire: hints the stream record of the
+    /// event that fires `STREAM_AHEAD` keys on, and the user record of the
+    /// one `USER_AHEAD` keys on (whose stream record the hint before
+    /// fetched), so that with many streams their misses overlap. The
+    /// events themselves were touched as their timers moved down the wheel.
+    #[inline]
+    fn prefetch_timers_ahead(&self, hint: crate::Prefetch) {
+        const STREAM_AHEAD: usize = 8;
+        const USER_AHEAD: usize = 4;
+        let stream_of = |ahead| {
+            let key = self.wheel.upcoming(ahead).filter(|key| key & STREAM_KEY == 0)?;
+            let index = self.events.get(key)?.event.as_ref()?.stream;
+            self.streams.get(index as usize)
+        };
+        if let Some(record) = stream_of(STREAM_AHEAD) {
+            let at = core::ptr::from_ref(record).cast::<u8>();
+            hint(at);
+            hint(at.wrapping_add(64));
+            hint(at.wrapping_add(128));
+        }
+        if let Some(s) = stream_of(USER_AHEAD).and_then(|record| record.stream.as_ref()) {
+            if let Some(user) = self.users.get(s.user as usize) {
+                let at = core::ptr::from_ref(user).cast::<u8>();
+                hint(at);
+                hint(at.wrapping_add(64));
+            }
+        }
     }
 
     /// After an input on a stream: sends what its window now lets through,

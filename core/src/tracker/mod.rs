@@ -1561,6 +1561,62 @@ mod tests {
         assert_eq!(hinted(), expected);
     }
 
+    /// While timers fire, each firing hints the stream record of the event
+    /// 8 keys on and the user record of the one 4 keys on, among the keys
+    /// level 0 of the wheel holds: so the stream of every event from the
+    /// tenth fired on, and the user of every one from the sixth on, was
+    /// hinted. Without a hint, nothing is.
+    #[test]
+    fn firing_timers_hints_the_records_of_the_events_that_fire_next() {
+        let mut config = Config { rto: None, ..Config::default() };
+        config.retry.jitter = crate::config::Jitter::None;
+        config.retry.initial_delay = Duration::from_millis(100);
+        config.retry.backoff_factor = 1.0;
+        config.retry.attempts_max = 10;
+        for hint in [Some(record as crate::Prefetch), None] {
+            let mut t: Tracker<()> = Tracker::new(config).unwrap();
+            t.set_prefetch(hint);
+            let now = Instant::ZERO;
+            let streams: Vec<StreamId> =
+                (0..20).map(|user| t.open_stream(now, UserId(user)).unwrap()).collect();
+            for &stream in &streams {
+                t.submit(now, stream, (), SubmitOptions::default()).unwrap();
+            }
+            while t.poll_command().is_some() {}
+            // The first round of retries (the first attempts may be timed
+            // by their streams' ring timers); the second, all at one µs, by
+            // the events' own timers.
+            t.handle_timeout(Instant::from_micros(100_000));
+            while t.poll_command().is_some() {}
+            hinted();
+            t.handle_timeout(Instant::from_micros(200_000));
+            let got = hinted();
+            let mut fired = Vec::new();
+            while let Some(command) = t.poll_command() {
+                if let Command::Retry { stream, .. } = command {
+                    fired.push(stream);
+                }
+            }
+            assert_eq!(fired.len(), 20);
+            if hint.is_none() {
+                assert!(got.is_empty());
+                continue;
+            }
+            for (i, &stream) in fired.iter().enumerate() {
+                let index = t.engine.stream_index(stream).unwrap();
+                let record = core::ptr::from_ref(&t.engine.streams[index as usize]).addr();
+                let user = core::ptr::from_ref(t.engine.user(t.engine.stream(index).user)).addr();
+                let has = |at: usize| got.contains(&at);
+                assert_eq!(
+                    [record, record + 64, record + 128].map(has),
+                    [i >= 9; 3],
+                    "the {i}th fired's stream record"
+                );
+                assert_eq!([user, user + 64].map(has), [i >= 5; 2], "the {i}th fired's user");
+            }
+        }
+    }
+
     /// A tracker whose first timeouts come in send order (100 ms, no
     /// jitter, no adaptive timeout), with one stream and room for 1001
     /// events in flight on it.
