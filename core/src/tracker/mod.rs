@@ -412,13 +412,13 @@ impl<P> Tracker<P> {
         }
     }
 
-    /// Reads, and changes nothing, what [`submit`](Self::submit) to
-    /// `stream` is about to read and write: the stream's record, its user's,
-    /// the line where the stream's next seq ring entry goes and, for a busy
-    /// stream, the event slot its next event takes (and that slot's
-    /// payload). Given a [prefetch hint](Self::set_prefetch) it hints those
-    /// instead of reading them, but for the stream's record, which names
-    /// the others. For one submit known ahead; for a batch (a broadcast to
+    /// Fetches, and changes nothing, what [`submit`](Self::submit) to
+    /// `stream` is about to read and write. Given a [prefetch
+    /// hint](Self::set_prefetch), it reads the stream's record, which names
+    /// the rest, and hints its user's record, the line where the stream's
+    /// next seq ring entry goes and, for a busy stream, the event slot its
+    /// next event takes (and that slot's payload); without one, it reads
+    /// the stream's record and its user's. For one submit known ahead; for a batch (a broadcast to
     /// many streams, a burst read off a queue),
     /// [`prefetch_submits`](Self::prefetch_submits) overlaps the records'
     /// misses too. Any stream may be passed (an unknown or closed one reads
@@ -436,11 +436,12 @@ impl<P> Tracker<P> {
     /// hint](Self::set_prefetch) it takes them in two passes: the first
     /// hints each stream's record, the second reads those records, fetched
     /// by then, and hints the rest. So the misses of a whole batch overlap
-    /// where one submit at a time waits for each in turn: with a million
-    /// events in flight over 10,000 streams, lifecycles in batches of 16
-    /// took about half as long with both this and
-    /// [`prefetch_acks`](Self::prefetch_acks) as with `prefetch_acks` alone
-    /// (benches/README.md, "Prefetching submits"). Longer batches are taken
+    /// where one submit at a time waits for each in turn: with ten million
+    /// events in flight over 10,000 streams, in-order lifecycles in batches
+    /// of 16 took 0.56 times as long with both this and
+    /// [`prefetch_acks`](Self::prefetch_acks) as with `prefetch_acks` alone,
+    /// and 0.93 times with a million (benches/README.md, "Prefetching
+    /// submits"). Longer batches are taken
     /// 16 streams at a time. Without a hint, the same as `prefetch_submit`
     /// for each stream. Any stream may be passed and nothing changes.
     ///
