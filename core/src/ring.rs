@@ -293,6 +293,24 @@ impl SeqSet {
         self.words.is_empty()
     }
 
+    /// The address of the word [`insert`](Self::insert) sets for `seq`: the
+    /// word that holds it, else (past the end) the last word, beside the
+    /// one an insert adds. `None` for an empty set or a seq below its base.
+    /// For a prefetch hint.
+    #[inline]
+    pub(crate) fn word_address(&self, seq: u64) -> Option<*const u8> {
+        let word = usize::try_from(seq.checked_sub(self.base)? / 64).ok()?;
+        let at = self.words.get(word).or_else(|| self.words.back())?;
+        Some(core::ptr::from_ref(at).cast())
+    }
+
+    /// The address of the word that holds `seq`, which the set must span
+    /// (tests: found apart from `word_address`).
+    #[cfg(test)]
+    pub(crate) fn word_at(&self, seq: u64) -> usize {
+        core::ptr::from_ref(&self.words[((seq - self.base) / 64) as usize]).addr()
+    }
+
     /// Forgets every seq below `seq`.
     #[inline]
     pub(crate) fn remove_below(&mut self, seq: u64) {
@@ -330,6 +348,25 @@ mod seq_set_tests {
 
     /// `is_empty` tells whether any seq is held: an ack skips the set while
     /// it is (`Stream::abandoned_any`).
+    /// `word_address` names the word that holds a seq, the last word for
+    /// a seq past the end, and nothing for an empty set or a seq below it.
+    #[test]
+    fn word_address_names_the_word_an_insert_sets() {
+        let mut set = SeqSet::default();
+        assert_eq!(set.word_address(5), None, "an empty set");
+        set.insert(130, 200, 1000);
+        set.insert(260, 300, 1000);
+        // Words for 128..192, 192..256 and 256..320.
+        let at = |seq| set.word_address(seq).map(<*const u8>::addr);
+        assert_eq!(at(127), None, "below the base");
+        assert_eq!(at(128), Some(set.word_at(130)));
+        assert_eq!(at(200), Some(set.word_at(255)));
+        assert_eq!(at(319), Some(set.word_at(260)));
+        assert_ne!(set.word_at(130), set.word_at(200));
+        assert_eq!(at(320), Some(set.word_at(260)), "past the end: the last word");
+        assert_eq!(at(u64::MAX), Some(set.word_at(260)));
+    }
+
     #[test]
     fn a_set_is_empty_until_a_seq_goes_in_and_again_once_pruned_past_it() {
         let mut set = SeqSet::default();

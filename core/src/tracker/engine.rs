@@ -630,7 +630,7 @@ impl Engine {
             let mut store = Store { events: &mut self.events, streams: &mut self.streams };
             let Some(key) = self.wheel.poll(now.as_micros(), &mut store) else { break };
             if let Some(hint) = self.events.hint() {
-                self.prefetch_timers_ahead(hint);
+                self.prefetch_timers_ahead(now, hint);
             }
             if key & STREAM_KEY != 0 {
                 let index = key & !(STREAM_KEY | RING_KEY);
@@ -651,10 +651,14 @@ impl Engine {
     /// With a hint, while timers fire: hints the stream record of the
     /// event that fires `STREAM_AHEAD` keys on, and the user record of the
     /// one `USER_AHEAD` keys on (whose stream record the hint before
-    /// fetched), so that with many streams their misses overlap. The
-    /// events themselves were touched as their timers moved down the wheel.
+    /// fetched), so that with many streams their misses overlap. If that
+    /// one is past its deadline at `now` (it will expire, not retry), also
+    /// what its expiry writes besides: its seq ring entry, the word of its
+    /// stream's abandoned set that takes its seq, and its slot's block
+    /// record. The events themselves were touched as their timers moved
+    /// down the wheel.
     #[inline]
-    fn prefetch_timers_ahead(&self, hint: crate::Prefetch) {
+    fn prefetch_timers_ahead(&self, now: Instant, hint: crate::Prefetch) {
         const STREAM_AHEAD: usize = 8;
         const USER_AHEAD: usize = 4;
         let stream_of = |ahead| {
@@ -668,12 +672,31 @@ impl Engine {
             hint(at.wrapping_add(64));
             hint(at.wrapping_add(128));
         }
-        if let Some(s) = stream_of(USER_AHEAD).and_then(|record| record.stream.as_ref()) {
-            if let Some(user) = self.users.get(s.user as usize) {
-                let at = core::ptr::from_ref(user).cast::<u8>();
-                hint(at);
-                hint(at.wrapping_add(64));
+        let Some(key) = self.wheel.upcoming(USER_AHEAD).filter(|key| key & STREAM_KEY == 0) else {
+            return;
+        };
+        let Some(e) = self.events.get(key).and_then(|slot| slot.event.as_ref()) else { return };
+        let Some(s) = self.streams.get(e.stream as usize).and_then(|r| r.stream.as_ref()) else {
+            return;
+        };
+        if let Some(user) = self.users.get(s.user as usize) {
+            let at = core::ptr::from_ref(user).cast::<u8>();
+            hint(at);
+            hint(at.wrapping_add(64));
+        }
+        if self.events.deadline(key) <= now {
+            // It expires: its ring entry is resolved and its slot released.
+            if e.phase() != Phase::Queued {
+                let seq = e.seq(s.ring.floor());
+                if let Some(at) = s.ring.entry_address(seq) {
+                    hint(at);
+                }
+                // It goes into the abandoned set.
+                if let Some(at) = s.abandoned.word_address(seq.0) {
+                    hint(at);
+                }
             }
+            self.events.prefetch_release(key);
         }
     }
 

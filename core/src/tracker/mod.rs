@@ -1614,6 +1614,81 @@ mod tests {
                     "the {i}th fired's stream record"
                 );
                 assert_eq!([user, user + 64].map(has), [i >= 5; 2], "the {i}th fired's user");
+                // It retries: nothing of what an expiry writes.
+                let slot = t.engine.stream(index).ring.get(Seq(0)).unwrap();
+                assert!(!has(t.engine.events.block_address(slot)), "the {i}th's block record");
+                assert!(
+                    !has(t.engine.stream(index).ring.entry_at(Seq(0))),
+                    "the {i}th's ring entry"
+                );
+            }
+        }
+    }
+
+    /// Events that fire at their deadline: with a hint, the one four
+    /// keys on also has its ring entry, its abandoned-set word and its
+    /// slot's block record hinted (what the expiry writes), besides its
+    /// user; an event that only retries (above) has none of them hinted.
+    #[test]
+    fn firing_deadlines_hints_what_the_expiries_write() {
+        let mut config = Config { rto: None, ..Config::default() };
+        config.retry.jitter = crate::config::Jitter::None;
+        config.retry.initial_delay = Duration::from_secs(10);
+        let deadline = SubmitOptions::with_deadline(Duration::from_millis(50));
+        for hint in [Some(record as crate::Prefetch), None] {
+            let mut t: Tracker<()> = Tracker::new(config).unwrap();
+            t.set_prefetch(hint);
+            let streams: Vec<StreamId> =
+                (0..20).map(|user| t.open_stream(Instant::ZERO, UserId(user)).unwrap()).collect();
+            // Seq 0 expires first (timed by its stream's ring timer), so
+            // that seq 1 finds the abandoned set holding a word, and its
+            // stream's timers firing: seq 1 has a wheel timer of its own.
+            for &stream in &streams {
+                t.submit(Instant::ZERO, stream, (), deadline).unwrap();
+            }
+            while t.poll_command().is_some() {}
+            let now = Instant::from_millis(50);
+            t.handle_timeout(now);
+            let mut stream_of = alloc::collections::BTreeMap::new();
+            for &stream in &streams {
+                stream_of.insert(t.submit(now, stream, (), deadline).unwrap(), stream);
+            }
+            while t.poll_command().is_some() {}
+            // Where each stream's seq 1 sits in its ring and in its
+            // abandoned set (which holds seq 0 now), before they change.
+            let before: alloc::collections::BTreeMap<u32, (usize, usize)> = stream_of
+                .values()
+                .map(|&stream| {
+                    let index = t.engine.stream_index(stream).unwrap();
+                    let s = t.engine.stream(index);
+                    (index, (s.ring.entry_at(Seq(1)), s.abandoned.word_at(1)))
+                })
+                .collect();
+            hinted();
+            t.handle_timeout(Instant::from_millis(100));
+            let got = hinted();
+            let mut fired = Vec::new();
+            while let Some(command) = t.poll_command() {
+                if let Command::Finish { event, outcome, .. } = command {
+                    assert!(matches!(outcome, crate::Outcome::Expired { .. }));
+                    fired.push(event);
+                }
+            }
+            assert_eq!(fired.len(), 20);
+            if hint.is_none() {
+                assert!(got.is_empty());
+                continue;
+            }
+            for (i, event) in fired.iter().enumerate() {
+                let index = t.engine.stream_index(stream_of[event]).unwrap();
+                assert_eq!(t.engine.stream(index).ring.floor(), Seq(2), "seq 1 resolved");
+                let has = |at: usize| got.contains(&at);
+                let (entry, word) = before[&index];
+                assert_eq!(has(entry), i >= 5, "the {i}th fired's ring entry");
+                assert_eq!(has(word), i >= 5, "the {i}th fired's abandoned word");
+                if i >= 5 {
+                    assert!(has(t.engine.events.block_address(event.index())), "{i}th's block");
+                }
             }
         }
     }
