@@ -346,8 +346,6 @@ mod seq_set_tests {
     use alloc::collections::BTreeSet;
     use proptest::prelude::*;
 
-    /// `is_empty` tells whether any seq is held: an ack skips the set while
-    /// it is (`Stream::abandoned_any`).
     /// `word_address` names the word that holds a seq, the last word for
     /// a seq past the end, and nothing for an empty set or a seq below it.
     #[test]
@@ -367,6 +365,8 @@ mod seq_set_tests {
         assert_eq!(at(u64::MAX), Some(set.word_at(260)));
     }
 
+    /// `is_empty` tells whether any seq is held: an ack skips the set while
+    /// it is (`Stream::abandoned_any`).
     #[test]
     fn a_set_is_empty_until_a_seq_goes_in_and_again_once_pruned_past_it() {
         let mut set = SeqSet::default();

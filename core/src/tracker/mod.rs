@@ -183,8 +183,10 @@ impl<P> Tracker<P> {
     /// A tracker holding far more events than the cache reads most of them
     /// from memory, and much of its time is spent waiting for those reads.
     /// Some it can tell in advance: the event a stream's next in-order ack
-    /// will confirm (acks mostly come in order), and the events whose
-    /// timers a tick is about to move. A prefetch starts such a read
+    /// will confirm (acks mostly come in order), the events whose timers
+    /// a tick is about to move, and, while timers fire, the records of
+    /// those that fire next (their streams and users and, for one about
+    /// to expire, the lines its expiry writes). A prefetch starts such a read
     /// without waiting for it. `core/` is safe Rust, and prefetch
     /// instructions are `unsafe` to call, so the embedder passes one in;
     /// [`Prefetch`] says what it may and must not do. Without one the
@@ -194,7 +196,10 @@ impl<P> Tracker<P> {
     /// It changes no result, command or metric: only where the time goes.
     /// At 1M events in flight on the bench machine it takes about a quarter
     /// off an in-order lifecycle, a fifth off a retry and a sixth off an
-    /// expiry; in a tracker that fits in the cache it costs a few
+    /// expiry; at 10M the timers fetched ahead bring an expiry to about
+    /// 0.58 of its time with the rest of the hint alone (benches/README.md,
+    /// "Firing timers hint what fires next" and "Expiries hint what they
+    /// write"). In a tracker that fits in the cache it costs a few
     /// instructions a call (benches/README.md, "Prefetch hints"). Use a
     /// prefetch into every cache level (`prefetcht0` on x86_64, as below):
     /// `prefetcht1` made the in-order lifecycle at 1M 15 % slower there.
