@@ -661,24 +661,21 @@ impl Engine {
     fn prefetch_timers_ahead(&self, now: Instant, hint: crate::Prefetch) {
         const STREAM_AHEAD: usize = 8;
         const USER_AHEAD: usize = 4;
-        let stream_of = |ahead| {
+        // The event `ahead` keys on (not a stream's timer), with its
+        // stream's record.
+        let upcoming = |ahead| {
             let key = self.wheel.upcoming(ahead).filter(|key| key & STREAM_KEY == 0)?;
-            let index = self.events.get(key)?.event.as_ref()?.stream;
-            self.streams.get(index as usize)
+            let e = self.events.get(key)?.event.as_ref()?;
+            Some((key, e, self.streams.get(e.stream as usize)?))
         };
-        if let Some(record) = stream_of(STREAM_AHEAD) {
+        if let Some((_, _, record)) = upcoming(STREAM_AHEAD) {
             let at = core::ptr::from_ref(record).cast::<u8>();
             hint(at);
             hint(at.wrapping_add(64));
             hint(at.wrapping_add(128));
         }
-        let Some(key) = self.wheel.upcoming(USER_AHEAD).filter(|key| key & STREAM_KEY == 0) else {
-            return;
-        };
-        let Some(e) = self.events.get(key).and_then(|slot| slot.event.as_ref()) else { return };
-        let Some(s) = self.streams.get(e.stream as usize).and_then(|r| r.stream.as_ref()) else {
-            return;
-        };
+        let Some((key, e, record)) = upcoming(USER_AHEAD) else { return };
+        let Some(s) = record.stream.as_ref() else { return };
         if let Some(user) = self.users.get(s.user as usize) {
             let at = core::ptr::from_ref(user).cast::<u8>();
             hint(at);

@@ -1691,6 +1691,8 @@ mod tests {
                 let (entry, word) = before[&index];
                 assert_eq!(has(entry), i >= 5, "the {i}th fired's ring entry");
                 assert_eq!(has(word), i >= 5, "the {i}th fired's abandoned word");
+                // Quiet streams share blocks, so an earlier one's record may
+                // be a later one's: only the hint is checked.
                 if i >= 5 {
                     assert!(has(t.engine.events.block_address(event.index())), "{i}th's block");
                 }
